@@ -1,0 +1,1 @@
+"""UniMo models: tokenizers and the autoregressive transformer."""

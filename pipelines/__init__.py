@@ -1,0 +1,1 @@
+"""Ray Data stages: decode, keypoints, fit, shards, tokenize."""

@@ -1,0 +1,92 @@
+"""The command line every job shares: `--help`, `--config FILE`, `key=value` overrides.
+
+    python jobs/train.py --config configs/tiny.yaml trainer.num_workers=2 --seed=3
+
+Overrides may be written `a.b=v`, `--a.b=v` or `--a.b v`. Config errors print one line
+naming the key and exit with code 2; other user errors (a bad file or URL) print one
+line and exit with code 1. Bugs keep their traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import textwrap
+from typing import Callable, TypeVar
+
+from unimo.platform import config as config_lib
+from unimo.platform.errors import ConfigError, UnimoError
+
+C = TypeVar("C")
+
+
+def _help_epilog(config_cls: type) -> str:
+    rows = config_lib.describe(config_cls)
+    width = min(max((len(r[0]) for r in rows), default=10), 34)
+    lines = ["config keys (set with key=value; defaults shown):"]
+    for key, tp, default, help_ in rows:
+        lines.append(f"  {key:<{width}}  {tp} = {default}")
+        if help_:
+            lines.extend("  " + " " * width + "    " + ln for ln in textwrap.wrap(help_, 80 - width))
+    return "\n".join(lines) + "\n"
+
+
+def _split_overrides(tokens: list[str]) -> list[str]:
+    """Normalise `--a.b=v`, `--a.b v` and `a.b=v` to `a.b=v`."""
+    out, i = [], 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.startswith("--") and "=" not in tok:
+            if i + 1 >= len(tokens) or tokens[i + 1].startswith("--"):
+                raise ConfigError(f"option '{tok}' needs a value (write {tok}=VALUE)")
+            out.append(f"{tok[2:]}={tokens[i + 1]}")
+            i += 2
+            continue
+        out.append(tok[2:] if tok.startswith("--") else tok)
+        i += 1
+    return out
+
+
+def parse(config_cls: type[C], argv: list[str] | None = None, *, prog: str, description: str) -> C:
+    """Parse a job's command line into its typed config (exits 2 on a config error)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=_help_epilog(config_cls),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage=f"{prog} [-h] [--config YAML] [--print-config] [key=value ...]",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--config", metavar="YAML", help="YAML file of config values (any storage URL)")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
+    # Everything argparse does not know is a config override, in order.
+    args, overrides = parser.parse_known_args(argv)
+    try:
+        cfg = config_lib.load_config(config_cls, args.config, _split_overrides(overrides))
+    except ConfigError as e:
+        _fail(prog, e)
+    if args.print_config:
+        print(config_lib.to_yaml(cfg), end="")
+        sys.exit(0)
+    return cfg
+
+
+def _fail(prog: str, e: UnimoError) -> None:
+    kind = "config error" if isinstance(e, ConfigError) else "error"
+    message = " ".join(str(e).split())  # one line, whatever the message held
+    print(f"{prog}: {kind}: {message}", file=sys.stderr)
+    sys.exit(e.exit_code)
+
+
+def run(main: Callable[[C], object], config_cls: type[C], *, description: str, argv: list[str] | None = None) -> None:
+    """Entry point of a job script: parse its config, run `main(cfg)`, report user errors
+    in one line."""
+    prog = f"jobs/{os.path.basename(sys.argv[0])}" if argv is None else "job"
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    cfg = parse(config_cls, argv, prog=prog, description=description)
+    try:
+        main(cfg)
+    except UnimoError as e:
+        _fail(prog, e)

@@ -1,0 +1,101 @@
+"""The Ray session: one way in for every job, and resource sizes that never deadlock.
+
+`connect()` joins the cluster named by `RAY_ADDRESS` (set by `ray job submit`, or by the
+user), or else starts a local Ray sized to this machine, with the dashboard bound to
+127.0.0.1 and Ray's token authentication left as Ray configures it (on by default).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+# Ray Data's reads and the driver need some CPU of their own: training workers that hold
+# every CPU starve them and the job hangs (seen on 2-CPU machines). Keep this much free.
+DATA_CPU_RESERVE = 0.5
+
+
+def connect(num_cpus: int | None = None, address: str | None = None, **init_kwargs):
+    """Start or join Ray once per process and return its context.
+
+    - `address` or `RAY_ADDRESS`: join that cluster.
+    - otherwise: a local cluster with `num_cpus` (default: all cores).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return ray.get_runtime_context()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    kwargs = dict(
+        log_to_driver=True,
+        configure_logging=True,
+        logging_level=logging.WARNING,
+        **init_kwargs,
+    )
+    if address:
+        log.info("joining Ray cluster at %s", address)
+        ctx = ray.init(address=address, **kwargs)
+    else:
+        ctx = ray.init(
+            num_cpus=num_cpus or os.cpu_count() or 1,
+            include_dashboard=False if os.environ.get("UNIMO_RAY_DASHBOARD") == "0" else None,
+            dashboard_host="127.0.0.1",
+            **kwargs,
+        )
+    _silence_progress_noise()
+    return ctx
+
+
+def shutdown() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def _silence_progress_noise() -> None:
+    """Keep Ray Data's progress bars; drop its per-operator chatter from the console."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = True
+    ctx.verbose_stats_logs = False
+
+
+@dataclass(frozen=True)
+class WorkerResources:
+    num_workers: int
+    cpus_per_worker: float
+    use_gpu: bool
+
+    def as_scaling_config(self):
+        from ray.train import ScalingConfig
+
+        return ScalingConfig(
+            num_workers=self.num_workers,
+            use_gpu=self.use_gpu,
+            resources_per_worker={"CPU": self.cpus_per_worker, **({"GPU": 1} if self.use_gpu else {})},
+        )
+
+
+def worker_resources(num_workers: int, use_gpu: bool | None = None, cpus_per_worker: float | None = None) -> WorkerResources:
+    """CPU (and GPU) per training worker, sized so Ray Data keeps CPU to feed them.
+
+    On a 2-CPU machine, 2 workers get 0.75 CPU each, leaving 0.5 for reads; on a cluster
+    with plenty of CPU each worker gets a whole one (or what `cpus_per_worker` says).
+    """
+    import ray
+
+    if num_workers < 1:
+        raise ValueError(f"num_workers must be at least 1, got {num_workers}")
+    total = ray.cluster_resources()
+    gpus = total.get("GPU", 0)
+    if use_gpu is None:
+        use_gpu = gpus >= num_workers
+    if cpus_per_worker is None:
+        spare = max(total.get("CPU", 1) - DATA_CPU_RESERVE, 0.25)
+        cpus_per_worker = max(0.25, min(1.0, spare / num_workers))
+    return WorkerResources(num_workers, round(cpus_per_worker, 3), bool(use_gpu))
