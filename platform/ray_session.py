@@ -39,12 +39,8 @@ def connect(num_cpus: int | None = None, address: str | None = None, **init_kwar
         log.info("joining Ray cluster at %s", address)
         ctx = ray.init(address=address, **kwargs)
     else:
-        ctx = ray.init(
-            num_cpus=num_cpus or os.cpu_count() or 1,
-            include_dashboard=False if os.environ.get("UNIMO_RAY_DASHBOARD") == "0" else None,
-            dashboard_host="127.0.0.1",
-            **kwargs,
-        )
+        kwargs.setdefault("dashboard_host", "127.0.0.1")
+        ctx = ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     _silence_progress_noise()
     return ctx
 

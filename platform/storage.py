@@ -34,7 +34,10 @@ def resolve(path: str) -> str:
     if path.startswith("file://"):
         return os.path.abspath(path[len("file://") :])
     if is_url(path):
-        return path.rstrip("/") if path.count("/") > 2 else path
+        proto, rest = path.split("://", 1)
+        if proto == "memory":  # fsspec's memory paths are rooted at "/": one spelling
+            rest = rest.lstrip("/")
+        return f"{proto}://{rest.rstrip('/')}" if rest.strip("/") else path
     return os.path.abspath(os.path.expanduser(path))
 
 
@@ -66,7 +69,7 @@ def _unqualified(fs: fsspec.AbstractFileSystem, path: str) -> str:
     proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if proto in ("file", "local"):
         return path
-    return fs.unstrip_protocol(path)
+    return resolve(fs.unstrip_protocol(path))
 
 
 def _wrap(action: str, path: str, e: Exception) -> StorageError:

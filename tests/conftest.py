@@ -36,7 +36,9 @@ def ray_local():
 
 @pytest.fixture
 def unimo_home(tmp_path, monkeypatch):
-    """A fresh UNIMO_HOME for one test."""
+    """A fresh UNIMO_HOME for one test. (mlflow.set_tracking_uri exports
+    MLFLOW_TRACKING_URI, so an earlier test's store must be forgotten too.)"""
     monkeypatch.setenv("UNIMO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return tmp_path / "home"
 

@@ -1,0 +1,79 @@
+"""The Ray session helper, and Ray Data across a simulated 2-node cluster."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from unimo.platform import ray_session, storage
+
+
+def test_connect_starts_local_ray_once_and_sizes_workers_to_leave_cpu_for_data(ray_local):
+    import ray
+
+    assert ray.is_initialized()
+    before = ray.get_runtime_context().get_node_id()
+    ray_session.connect()  # a second call joins the running session
+    assert ray.get_runtime_context().get_node_id() == before
+    assert ray.cluster_resources()["CPU"] == 2
+
+    two = ray_session.worker_resources(2)
+    assert two.num_workers == 2 and not two.use_gpu
+    # 2 workers on 2 CPUs must leave CPU for Ray Data's reads, or the job hangs
+    assert two.num_workers * two.cpus_per_worker <= 2 - ray_session.DATA_CPU_RESERVE
+    assert ray_session.worker_resources(1).cpus_per_worker == 1.0
+    with pytest.raises(ValueError):
+        ray_session.worker_resources(0)
+    scaling = two.as_scaling_config()
+    assert scaling.num_workers == 2 and scaling.resources_per_worker["CPU"] == two.cpus_per_worker
+
+
+def test_connect_joins_the_cluster_named_by_ray_address(monkeypatch):
+    from ray.cluster_utils import Cluster
+
+    ray_session.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        monkeypatch.setenv("RAY_ADDRESS", cluster.address)
+        ray_session.connect()
+        import ray
+
+        assert ray.cluster_resources()["CPU"] == 1  # the cluster's, not this machine's
+    finally:
+        ray_session.shutdown()
+        cluster.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_data_job_runs_across_two_nodes(tmp_path):
+    """A Ray Data map over a head and a worker node: both nodes do work, and the output
+    written through the storage layer holds every row once."""
+    import ray
+    import ray.data
+    from ray.cluster_utils import Cluster
+
+    ray_session.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    try:
+        ray_session.connect(address=cluster.address)
+        cluster.wait_for_nodes()
+        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+
+        def tag_with_node(batch):
+            time.sleep(0.3)  # long enough that both nodes get tasks
+            batch["node"] = [ray.get_runtime_context().get_node_id()] * len(batch["id"])
+            return batch
+
+        out = storage.join(str(tmp_path), "two_node")
+        fs, path = storage.pyarrow_filesystem(out)
+        ds = ray.data.range(400, override_num_blocks=8).map_batches(tag_with_node, num_cpus=1)
+        ds.write_parquet(path, filesystem=fs)
+
+        back = ray.data.read_parquet(path, filesystem=fs).to_pandas()
+        assert sorted(back["id"]) == list(range(400))
+        assert back["node"].nunique() == 2
+    finally:
+        ray_session.shutdown()
+        cluster.shutdown()
