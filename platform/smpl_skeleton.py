@@ -1,0 +1,24 @@
+"""The SMPL skeleton: 24 joints, their order and kinematic tree. One definition, shared by
+the body model, kinematics, importers, renderer and metrics."""
+
+from __future__ import annotations
+
+JOINT_NAMES = [
+    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee",
+    "spine2", "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot",
+    "neck", "left_collar", "right_collar", "head", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand", "right_hand",
+]
+PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
+NUM_JOINTS = len(JOINT_NAMES)
+NUM_BODY_JOINTS = NUM_JOINTS - 1  # all but the root: the "body pose"
+JOINT = {name: i for i, name in enumerate(JOINT_NAMES)}
+
+# Left/right pairs, e.g. for mirroring motion.
+MIRROR = [JOINT_NAMES.index(n.replace("left", "@").replace("right", "left").replace("@", "right")) for n in JOINT_NAMES]
+
+FEET = [JOINT["left_ankle"], JOINT["right_ankle"], JOINT["left_foot"], JOINT["right_foot"]]
+
+
+def children(joint: int) -> list[int]:
+    return [j for j, p in enumerate(PARENTS) if p == joint]
