@@ -19,19 +19,30 @@ from unimo.platform.smpl_skeleton import NUM_JOINTS, PARENTS
 class JointKinematics(nn.Module):
     """`forward(poses, betas, trans) -> joints`, batched over frames."""
 
-    def __init__(self, j_template: torch.Tensor, j_shapedirs: torch.Tensor, parents: list[int] = PARENTS):
+    def __init__(self, j_template, j_shapedirs, parents=PARENTS, sole_template=None, sole_shapedirs=None):
         super().__init__()
         self.register_buffer("j_template", j_template.float())  # (24, 3)
         self.register_buffer("j_shapedirs", j_shapedirs.float())  # (24, 3, num_betas)
         self.parents = list(parents)
+        # Heights of the lowest rest-mesh vertices and their shape directions: where the
+        # soles are, for any betas, without the mesh.
+        self.register_buffer("sole_template", sole_template if sole_template is not None else torch.zeros(1))
+        self.register_buffer("sole_shapedirs", sole_shapedirs if sole_shapedirs is not None else torch.zeros(1, j_shapedirs.shape[-1]))
 
     @classmethod
-    def from_smpl(cls, smpl) -> "JointKinematics":
+    def from_smpl(cls, smpl, sole_vertices: int = 64) -> "JointKinematics":
         """From a loaded `smplx.SMPL`: regress the template and shape directions once."""
         j_reg = smpl.J_regressor.double()
         j_template = j_reg @ smpl.v_template.double()
         j_shapedirs = torch.einsum("jv,vcb->jcb", j_reg, smpl.shapedirs.double())
-        return cls(j_template, j_shapedirs, smpl.parents.tolist())
+        lowest = smpl.v_template[:, 1].argsort()[:sole_vertices]
+        return cls(j_template, j_shapedirs, smpl.parents.tolist(),
+                   smpl.v_template[lowest, 1].float(), smpl.shapedirs[lowest, 1].float())
+
+    def sole_height(self, betas: torch.Tensor) -> torch.Tensor:
+        """(..., num_betas) -> (...): the rest mesh's lowest point (y)."""
+        heights = self.sole_template + (betas[..., None, : self.num_betas] * self.sole_shapedirs).sum(-1)
+        return heights.amin(-1)
 
     @property
     def num_betas(self) -> int:

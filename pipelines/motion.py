@@ -1,0 +1,55 @@
+"""A motion clip in SMPL parameters: the form every motion source produces.
+
+World frame: y up, metres, ground at y = 0. `trans` is SMPL's translation: the root joint
+sits at `J_pelvis(betas) + trans`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+from unimo.platform.smpl_skeleton import NUM_JOINTS
+
+
+@dataclass
+class Motion:
+    poses: np.ndarray  # (T, 72) axis-angle, global orientation first
+    trans: np.ndarray  # (T, 3) metres
+    betas: np.ndarray  # (10,)
+    fps: float
+    meta: dict = field(default_factory=dict)  # where it came from: family, file, ...
+
+    def __post_init__(self):
+        self.poses = np.asarray(self.poses, dtype=np.float32).reshape(-1, NUM_JOINTS * 3)
+        self.trans = np.asarray(self.trans, dtype=np.float32).reshape(-1, 3)
+        self.betas = np.asarray(self.betas, dtype=np.float32).reshape(-1)
+        if len(self.poses) != len(self.trans):
+            raise ValueError(f"poses has {len(self.poses)} frames but trans has {len(self.trans)}")
+        if not np.isfinite(self.poses).all() or not np.isfinite(self.trans).all():
+            raise ValueError("motion holds NaN or infinite values")
+
+    def __len__(self) -> int:
+        return len(self.poses)
+
+    @property
+    def duration(self) -> float:
+        return len(self) / self.fps
+
+    def window(self, start: int, length: int) -> "Motion":
+        return Motion(self.poses[start : start + length], self.trans[start : start + length], self.betas, self.fps, dict(self.meta))
+
+    def resample(self, fps: float) -> "Motion":
+        """To another frame rate: slerp for rotations, linear for translation."""
+        if abs(fps - self.fps) < 1e-6 or len(self) < 2:
+            return Motion(self.poses, self.trans, self.betas, fps, dict(self.meta))
+        t_src = np.arange(len(self)) / self.fps
+        t_dst = np.arange(0, t_src[-1] + 1e-9, 1 / fps)
+        rots = self.poses.reshape(len(self), NUM_JOINTS, 3)
+        out = np.empty((len(t_dst), NUM_JOINTS, 3), dtype=np.float32)
+        for j in range(NUM_JOINTS):
+            out[:, j] = Slerp(t_src, Rotation.from_rotvec(rots[:, j]))(t_dst).as_rotvec()
+        trans = np.stack([np.interp(t_dst, t_src, self.trans[:, i]) for i in range(3)], axis=1)
+        return Motion(out.reshape(len(t_dst), -1), trans, self.betas, fps, dict(self.meta))
