@@ -9,9 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from scipy.spatial.transform import Rotation, Slerp
 
+from unimo.platform.errors import UnimoError
 from unimo.platform.smpl_skeleton import NUM_JOINTS
+
+
+class MotionFileError(UnimoError):
+    """A motion-capture file that cannot be read: corrupt, truncated, or not the format."""
 
 
 @dataclass
@@ -53,3 +59,19 @@ class Motion:
             out[:, j] = Slerp(t_src, Rotation.from_rotvec(rots[:, j]))(t_dst).as_rotvec()
         trans = np.stack([np.interp(t_dst, t_src, self.trans[:, i]) for i in range(3)], axis=1)
         return Motion(out.reshape(len(t_dst), -1), trans, self.betas, fps, dict(self.meta))
+
+
+def place_on_ground(poses: np.ndarray, trans: np.ndarray, betas: np.ndarray, kinematics, per_frame: bool) -> np.ndarray:
+    """Translation with the soles on the floor (y = 0). `per_frame` sets it for every frame
+    (motions that never leave the ground); otherwise one shift for the whole clip keeps
+    jumps and falls."""
+    with torch.no_grad():
+        soles = kinematics.sole_points(
+            torch.as_tensor(poses, dtype=torch.float32),
+            torch.as_tensor(betas, dtype=torch.float32),
+            torch.as_tensor(trans, dtype=torch.float32),
+        ).numpy()
+    lowest = soles[..., 1].min(axis=1)
+    out = np.asarray(trans, dtype=np.float32).copy()
+    out[:, 1] -= lowest if per_frame else lowest.min()
+    return out

@@ -14,10 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy.spatial.transform import Rotation
 
-from unimo.pipelines.motion import Motion
+from unimo.pipelines.motion import Motion, place_on_ground
 from unimo.platform.smpl_skeleton import JOINT, NUM_JOINTS
 
 FAMILIES = ("walk", "run", "jump", "squat", "wave", "turn", "kick", "sit_stand", "boxing", "idle")
@@ -95,6 +94,12 @@ class _Pose:
         return np.stack([r.as_rotvec() for r in self.rot], axis=1)  # (T, 24, 3)
 
 
+def _bump(u: np.ndarray, centre: float, width: float) -> np.ndarray:
+    """A smooth periodic pulse: a Gaussian in the cycle position u (0..1), wrapped."""
+    d = (u - centre + 0.5) % 1.0 - 0.5
+    return np.exp(-((d / width) ** 2))
+
+
 def _arms_relaxed(p: _Pose, s: Style, t: np.ndarray) -> None:
     for side in ("left", "right"):
         p.lower_arm(side, np.full_like(t, 1.25))
@@ -130,18 +135,18 @@ def run(p, s, t):
 def jump(p, s, t):
     period = 1.3 / s.speed
     u = ((t * 1 / period) + s.phase / (2 * np.pi)) % 1.0  # 0..1 in each jump
-    crouch = np.exp(-(((u - 0.3) / 0.1) ** 2))  # squat before take-off and after landing
-    land = np.exp(-(((u - 0.95) / 0.06) ** 2))
+    crouch = _bump(u, 0.3, 0.1)  # squat before take-off and after landing
+    land = _bump(u, 0.95, 0.1)
     bend = s.amplitude * (crouch + 0.6 * land)
     for side in ("left", "right"):
         p.flex_hip(side, 1.0 * bend)
         p.flex_knee(side, 1.6 * bend)
         p.flex_ankle(side, 0.4 * bend)
         p.lower_arm(side, 1.3 - 0.0 * u)
-        p.swing_arm(side, -0.6 * crouch + 2.2 * np.exp(-(((u - 0.55) / 0.15) ** 2)) * s.amplitude)
+        p.swing_arm(side, -0.6 * crouch + 2.2 * _bump(u, 0.55, 0.15) * s.amplitude)
         p.flex_elbow(side, 0.3 + 0.3 * crouch)
     p.bend_spine(0.5 * bend)
-    flight = np.clip(np.sin(np.pi * (u - 0.4) / 0.5), 0, None) * ((u > 0.4) & (u < 0.9))
+    flight = np.clip(np.sin(np.pi * (u - 0.4) / 0.5), 0, None) ** 2 * ((u > 0.4) & (u < 0.9))
     return 0.0, 0.0 * t, 0.45 * s.amplitude * flight
 
 
@@ -177,9 +182,9 @@ def kick(p, s, t):
     _arms_relaxed(p, s, t)
     side = "left" if s.side > 0 else "right"
     u = (t * 0.7 * s.speed + s.phase / (2 * np.pi)) % 1.0
-    lift = np.exp(-(((u - 0.5) / 0.12) ** 2)) * s.amplitude
+    lift = _bump(u, 0.5, 0.12) * s.amplitude
     p.flex_hip(side, 1.5 * lift)
-    p.flex_knee(side, 1.4 * np.exp(-(((u - 0.42) / 0.1) ** 2)) * s.amplitude)
+    p.flex_knee(side, 1.4 * _bump(u, 0.42, 0.1) * s.amplitude)
     p.bend_spine(-0.2 * lift)
     for arm in ("left", "right"):
         p.lower_arm(arm, -0.5 * lift)
@@ -208,10 +213,10 @@ def boxing(p, s, t):
     period = 0.8 / s.speed
     for side, offset in (("left", 0.0), ("right", 0.5)):
         u = (t / period + offset + s.phase / (2 * np.pi)) % 1.0
-        punch = np.exp(-(((u - 0.5) / 0.08) ** 2)) * s.amplitude
+        punch = _bump(u, 0.5, 0.11) * s.amplitude
         p.lower_arm(side, 1.2 - 0.6 * punch)
         p.swing_arm(side, 0.9 + 0.5 * punch)
-        p.flex_elbow(side, 2.1 - 1.9 * punch)
+        p.flex_elbow(side, 2.0 - 1.6 * punch)
         p.bend_spine(0.0, twist=(0.25 if side == "right" else -0.25) * punch)
     p.bend_spine(0.15 + 0.03 * np.sin(2 * np.pi * 2 * t))
     return 0.0, 0.0 * t, 0.02 * np.abs(np.sin(2 * np.pi * 1.5 * s.speed * t))
@@ -274,7 +279,7 @@ def generate(family: str, frames: int, fps: float, rng: np.random.Generator, kin
     forward = np.stack([np.sin(heading), 0 * t, np.cos(heading)], -1)
     step = forward * np.broadcast_to(speed, t.shape)[:, None] / fps
     trans = np.cumsum(step, axis=0) - step[0]
-    trans = place_on_ground(local.reshape(frames, -1), trans, betas, kinematics)
+    trans = place_on_ground(local.reshape(frames, -1), trans, betas, kinematics, per_frame=True)
     trans[:, 1] += np.broadcast_to(hop, t.shape)
     return Motion(local.reshape(frames, -1), trans, betas, fps, {"family": family, "style": style.__dict__})
 
@@ -283,19 +288,3 @@ def _clamp_to_limits(local: np.ndarray) -> np.ndarray:
     angle = np.linalg.norm(local, axis=-1, keepdims=True)
     limit = JOINT_LIMITS[None, :, None]
     return np.where(angle > limit, local * limit / np.maximum(angle, 1e-9), local)
-
-
-def place_on_ground(poses: np.ndarray, trans: np.ndarray, betas: np.ndarray, kinematics) -> np.ndarray:
-    """Set the vertical translation so the lowest foot joint is at its standing height:
-    the height it has above the floor in the rest pose."""
-    from unimo.platform.smpl_skeleton import FEET
-
-    with torch.no_grad():
-        b = torch.as_tensor(betas, dtype=torch.float32)
-        rest = kinematics.rest_joints(b)
-        joints = kinematics(torch.as_tensor(poses, dtype=torch.float32), b, torch.zeros(len(poses), 3)).numpy()
-        standing_height = (rest[FEET, 1] - kinematics.sole_height(b)).numpy()
-    lowest = (joints[:, FEET, 1] - standing_height[None]).min(axis=1)
-    out = np.asarray(trans, dtype=np.float32).copy()
-    out[:, 1] = -lowest
-    return out

@@ -19,30 +19,28 @@ from unimo.platform.smpl_skeleton import NUM_JOINTS, PARENTS
 class JointKinematics(nn.Module):
     """`forward(poses, betas, trans) -> joints`, batched over frames."""
 
-    def __init__(self, j_template, j_shapedirs, parents=PARENTS, sole_template=None, sole_shapedirs=None):
+    def __init__(self, j_template, j_shapedirs, parents=PARENTS, sole=None):
         super().__init__()
         self.register_buffer("j_template", j_template.float())  # (24, 3)
         self.register_buffer("j_shapedirs", j_shapedirs.float())  # (24, 3, num_betas)
         self.parents = list(parents)
-        # Heights of the lowest rest-mesh vertices and their shape directions: where the
-        # soles are, for any betas, without the mesh.
-        self.register_buffer("sole_template", sole_template if sole_template is not None else torch.zeros(1))
-        self.register_buffer("sole_shapedirs", sole_shapedirs if sole_shapedirs is not None else torch.zeros(1, j_shapedirs.shape[-1]))
+        # The lowest rest-mesh vertices (template, shape directions, the joint moving each):
+        # posed rigidly with their joint, they tell where the soles are, without the mesh.
+        nb = j_shapedirs.shape[-1]
+        sole = sole or (torch.zeros(1, 3), torch.zeros(1, 3, nb), torch.zeros(1, dtype=torch.long))
+        self.register_buffer("sole_template", sole[0].float())
+        self.register_buffer("sole_shapedirs", sole[1].float())
+        self.register_buffer("sole_joint", sole[2].long())
 
     @classmethod
-    def from_smpl(cls, smpl, sole_vertices: int = 64) -> "JointKinematics":
+    def from_smpl(cls, smpl, sole_vertices: int = 96) -> "JointKinematics":
         """From a loaded `smplx.SMPL`: regress the template and shape directions once."""
         j_reg = smpl.J_regressor.double()
         j_template = j_reg @ smpl.v_template.double()
         j_shapedirs = torch.einsum("jv,vcb->jcb", j_reg, smpl.shapedirs.double())
         lowest = smpl.v_template[:, 1].argsort()[:sole_vertices]
-        return cls(j_template, j_shapedirs, smpl.parents.tolist(),
-                   smpl.v_template[lowest, 1].float(), smpl.shapedirs[lowest, 1].float())
-
-    def sole_height(self, betas: torch.Tensor) -> torch.Tensor:
-        """(..., num_betas) -> (...): the rest mesh's lowest point (y)."""
-        heights = self.sole_template + (betas[..., None, : self.num_betas] * self.sole_shapedirs).sum(-1)
-        return heights.amin(-1)
+        sole = (smpl.v_template[lowest], smpl.shapedirs[lowest], smpl.lbs_weights[lowest].argmax(1))
+        return cls(j_template, j_shapedirs, smpl.parents.tolist(), sole)
 
     @property
     def num_betas(self) -> int:
@@ -52,6 +50,17 @@ class JointKinematics(nn.Module):
         """(..., num_betas) -> (..., 24, 3) unposed joints."""
         betas = betas[..., : self.num_betas]
         return self.j_template + torch.einsum("jcb,...b->...jc", self.j_shapedirs[..., : betas.shape[-1]], betas)
+
+    def sole_points(self, poses, betas, trans=None) -> torch.Tensor:
+        """(B, K, 3) posed positions of the rest mesh's lowest vertices."""
+        joints, rots = self.forward_with_rotations(poses, betas, trans)
+        b = betas[..., : self.num_betas]
+        rest_v = self.sole_template + torch.einsum("kcb,...b->...kc", self.sole_shapedirs[..., : b.shape[-1]], b)
+        rest_j = self.rest_joints(betas)[..., self.sole_joint, :]
+        local = (rest_v - rest_j).unsqueeze(-1)
+        if local.dim() == 3:
+            local = local.expand(len(poses), -1, -1, -1)
+        return joints[:, self.sole_joint] + (rots[:, self.sole_joint] @ local).squeeze(-1)
 
     def forward(self, poses: torch.Tensor, betas: torch.Tensor, trans: torch.Tensor | None = None) -> torch.Tensor:
         """poses (B, 72) axis-angle, betas (B, nb) or (nb,), trans (B, 3) -> joints (B, 24, 3)."""

@@ -1,0 +1,165 @@
+"""Building a synthetic corpus: one Ray task a clip, each writing its video and labels.
+
+A clip is a pure function of (config, seed, clip index): its random generator is seeded
+with both, so any clip can be rebuilt alone and a rerun skips the clips already written
+(the label file is written last, so its presence means the clip is complete).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from unimo.pipelines import corpus_format, procedural, video_io
+from unimo.pipelines.motion import Motion
+from unimo.platform import storage
+from unimo.platform.config import option
+
+log = logging.getLogger(__name__)
+
+IMPORT_EXTENSIONS = {"amass": (".npz",), "bvh": (".bvh",)}
+
+
+@dataclass
+class CorpusConfig:
+    out: str = option("", help="output URL (default: UNIMO_HOME/datasets/corpus)")
+    clips: int = option(16, help="number of clips")
+    seed: int = option(0, help="random seed: the same seed and clip id give the same clip")
+    frames: int = option(64, help="frames per clip")
+    fps: float = option(30.0, help="frames per second")
+    size: int = option(128, help="frame width and height in pixels (even)")
+    source: str = option("procedural", help="'procedural', or 'amass PATH' / 'bvh PATH' to render imported motion")
+    families: list[str] = option(list(procedural.FAMILIES), help="procedural motion families to draw from")
+    body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl (or its folder)")
+    num_cpus_per_clip: float = option(1.0, help="CPU reserved by each clip's Ray task")
+
+    def __post_init__(self):
+        if self.clips < 1 or self.frames < 2:
+            raise ValueError("clips must be >= 1 and frames >= 2")
+        if self.size < 16 or self.size % 2:
+            raise ValueError(f"size must be an even number >= 16, got {self.size}")
+        unknown = set(self.families) - set(procedural.FAMILIES)
+        if unknown:
+            raise ValueError(f"unknown families {sorted(unknown)} (known: {', '.join(procedural.FAMILIES)})")
+        self.source_kind()  # validates
+
+    def source_kind(self) -> tuple[str, str | None]:
+        """('procedural', None) or ('amass' | 'bvh', PATH)."""
+        kind, _, path = self.source.strip().partition(" ")
+        if kind == "procedural" and not path:
+            return kind, None
+        if kind in IMPORT_EXTENSIONS and path.strip():
+            return kind, path.strip()
+        raise ValueError(f"source must be 'procedural', 'amass PATH' or 'bvh PATH', got '{self.source}'")
+
+
+def clip_id(index: int) -> str:
+    return f"clip_{index:06d}"
+
+
+def list_motion_files(kind: str, path: str) -> list[str]:
+    """Every motion file of `kind` under a folder, glob or single file URL."""
+    from unimo.pipelines.motion import MotionFileError
+
+    files = storage.glob(path) if any(c in path for c in "*?[") else storage.find(path)
+    files = [f for f in files if f.lower().endswith(IMPORT_EXTENSIONS[kind])]
+    if not files:
+        raise MotionFileError(f"no {kind} files ({', '.join(IMPORT_EXTENSIONS[kind])}) under '{path}'")
+    return files
+
+
+def load_motion_file(kind: str, path: str, kinematics) -> Motion:
+    if kind == "amass":
+        from unimo.pipelines.amass import load_amass
+
+        return load_amass(path, kinematics)
+    from unimo.pipelines.bvh import load_bvh
+
+    return load_bvh(path, kinematics)
+
+
+def make_motion(cfg: CorpusConfig, index: int, rng: np.random.Generator, kinematics, files: list[str]) -> Motion:
+    kind, _ = cfg.source_kind()
+    if kind == "procedural":
+        family = cfg.families[int(rng.integers(len(cfg.families)))]
+        return procedural.generate(family, cfg.frames, cfg.fps, rng, kinematics)
+    source = files[index % len(files)]
+    full = load_motion_file(kind, source, kinematics).resample(cfg.fps)
+    if len(full) < cfg.frames:
+        raise ValueError(f"'{source}' has {len(full)} frames at {cfg.fps} fps, fewer than frames={cfg.frames}")
+    start = int(rng.integers(0, len(full) - cfg.frames + 1))
+    motion = full.window(start, cfg.frames)
+    motion.meta["start_frame"] = start
+    return motion
+
+
+def make_clip(cfg: CorpusConfig, out: str, index: int, files: list[str]) -> dict:
+    """Generate, render, encode and write one clip; returns its summary (with timings)."""
+    from unimo.pipelines import synthetic
+    from unimo.platform import body_model
+
+    cid = clip_id(index)
+    label_url = corpus_format.label_path(out, cid)
+    if storage.exists(label_url):
+        return {"clip_id": cid, "skipped": True}
+    rng = np.random.default_rng([cfg.seed, index])
+    kinematics = body_model.load_kinematics(cfg.body_model)
+    t0 = time.perf_counter()
+    motion = make_motion(cfg, index, rng, kinematics, files)
+    t1 = time.perf_counter()
+    clip = synthetic.render_motion(motion, synthetic.rig(cfg.body_model), cfg.size, rng)
+    t2 = time.perf_counter()
+    video = video_io.encode_mp4(clip.frames, cfg.fps)
+    t3 = time.perf_counter()
+    storage.write_bytes(corpus_format.video_path(out, cid), video)
+    corpus_format.write_label(label_url, {
+        "poses": motion.poses, "trans": motion.trans, "betas": motion.betas,
+        "mocap_framerate": np.float32(cfg.fps), "gender": np.str_("neutral"),
+        "K": clip.K, "R": clip.R, "t": clip.t,
+        "keypoints2d": clip.keypoints2d, "visibility": clip.visibility,
+    })
+    info = {k: v for k, v in motion.meta.items() if k in ("family", "source", "start_frame")}
+    return {"clip_id": cid, "skipped": False, "info": info, "bytes": len(video),
+            "seconds": {"generate": t1 - t0, "render": t2 - t1, "encode": t3 - t2}}
+
+
+def build_corpus(cfg: CorpusConfig, out: str, progress: bool = True) -> tuple[corpus_format.CorpusManifest, list[dict]]:
+    """Run every clip as a Ray task and write the manifest; returns it with each clip's
+    summary (timings, or `skipped` for clips already there)."""
+    import ray
+    from tqdm import tqdm
+
+    from unimo.platform import body_model, tracking
+
+    body = body_model.resolve(cfg.body_model)  # fail fast, before any task starts
+    kind, path = cfg.source_kind()
+    files = list_motion_files(kind, path) if path else []
+    task = ray.remote(num_cpus=cfg.num_cpus_per_clip)(make_clip)
+    pending = [task.remote(cfg, out, i, files) for i in range(cfg.clips)]
+    results = []
+    with tqdm(total=cfg.clips, desc="clips", unit="clip", disable=not progress) as bar:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            results.extend(ray.get(done))
+            bar.update(len(done))
+    results.sort(key=lambda r: r["clip_id"])
+    manifest = corpus_format.CorpusManifest(
+        seed=cfg.seed, clips=cfg.clips, frames=cfg.frames, fps=cfg.fps, size=cfg.size, source=cfg.source,
+        body_model={"path": body.path, "is_standin": body.is_standin, "spec": cfg.body_model},
+        clip_ids=[r["clip_id"] for r in results],
+        clip_info=_merged_info(out, results),
+        code_version=tracking.git_commit(),
+    )
+    manifest.write(out)
+    return manifest, results
+
+
+def _merged_info(out: str, results: list[dict]) -> dict:
+    """Per-clip info; for clips skipped on a rerun, what the previous manifest recorded."""
+    previous = {}
+    if any(r["skipped"] for r in results) and storage.exists(storage.join(out, corpus_format.MANIFEST)):
+        previous = corpus_format.CorpusManifest.read(out).clip_info
+    return {r["clip_id"]: r.get("info", previous.get(r["clip_id"], {})) for r in results}
