@@ -132,11 +132,12 @@ def build_corpus(cfg: CorpusConfig, out: str, progress: bool = True) -> tuple[co
     import ray
     from tqdm import tqdm
 
-    from unimo.platform import body_model, tracking
+    from unimo.platform import body_model, ray_session, tracking
 
-    body = body_model.resolve(cfg.body_model)  # fail fast, before any task starts
+    body = body_model.resolve(cfg.body_model)  # bad inputs fail here, before Ray starts
     kind, path = cfg.source_kind()
     files = list_motion_files(kind, path) if path else []
+    ray_session.connect()
     task = ray.remote(num_cpus=cfg.num_cpus_per_clip)(make_clip)
     pending = [task.remote(cfg, out, i, files) for i in range(cfg.clips)]
     results = []
@@ -163,3 +164,25 @@ def _merged_info(out: str, results: list[dict]) -> dict:
     if any(r["skipped"] for r in results) and storage.exists(storage.join(out, corpus_format.MANIFEST)):
         previous = corpus_format.CorpusManifest.read(out).clip_info
     return {r["clip_id"]: r.get("info", previous.get(r["clip_id"], {})) for r in results}
+
+
+def run_tracked(cfg: CorpusConfig, out: str):
+    """`build_corpus` inside an active MLflow run: logs counts, timing, the manifest and a
+    sample video."""
+    import mlflow
+
+    from unimo.platform import tracking
+
+    start = time.perf_counter()
+    manifest, results = build_corpus(cfg, out)
+    made = [r for r in results if not r["skipped"]]
+    mlflow.log_metrics({
+        "clips_written": len(made),
+        "clips_skipped": len(results) - len(made),
+        "wall_seconds": time.perf_counter() - start,
+        "video_bytes": sum(r["bytes"] for r in made),
+    })
+    mlflow.log_text(storage.read_text(storage.join(out, corpus_format.MANIFEST)), "corpus.json")
+    first = manifest.clip_ids[0]
+    tracking.log_bytes(storage.read_bytes(corpus_format.video_path(out, first)), f"samples/{first}.mp4")
+    return manifest, results

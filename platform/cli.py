@@ -85,6 +85,8 @@ def run(main: Callable[[C], object], config_cls: type[C], *, description: str, a
     in one line."""
     prog = f"jobs/{os.path.basename(sys.argv[0])}" if argv is None else "job"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # MLflow's INFO lines (database migrations and such) are not the user's business.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     cfg = parse(config_cls, argv, prog=prog, description=description)
     try:
         main(cfg)

@@ -142,13 +142,33 @@ def _from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
             continue
         key = prefix + f.name
         if f.name in data:
-            kwargs[f.name] = _check_value(data[f.name], types_[f.name], key)
+            value = data[f.name]
+            default = _default(f)
+            if isinstance(value, dict) and dataclasses.is_dataclass(default):
+                # A partial section overrides the field's own default, not the class's.
+                value = _deep_merge(to_dict(default), value)
+            kwargs[f.name] = _check_value(value, types_[f.name], key)
         elif f.default is MISSING and f.default_factory is MISSING:
             raise ConfigError(f"missing required config value '{key}'")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:  # a __post_init__ check
         raise ConfigError(f"config '{prefix.rstrip('.') or cls.__name__}': {e}") from None
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return MISSING
+
+
+def _deep_merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -244,7 +264,7 @@ def config_hash(cfg: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
+def describe(cls: type, prefix: str = "", defaults: Any = None) -> list[tuple[str, str, str, str]]:
     """(key, type, default, help) for every leaf key: what `--help` prints."""
     rows = []
     types_ = _field_types(cls)
@@ -253,16 +273,12 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
         if tp is None:
             continue
         key = prefix + f.name
+        default = getattr(defaults, f.name) if defaults is not None else _default(f)
         if dataclasses.is_dataclass(tp):
-            rows.extend(describe(tp, key + "."))
+            rows.extend(describe(tp, key + ".", default if default is not MISSING else None))
             continue
-        if f.default is not MISSING:
-            default = repr(f.default)
-        elif f.default_factory is not MISSING:
-            default = repr(f.default_factory())
-        else:
-            default = "(required)"
-        rows.append((key, _type_name(tp), default, f.metadata.get("help", "")))
+        shown = "(required)" if default is MISSING else repr(default)
+        rows.append((key, _type_name(tp), shown, f.metadata.get("help", "")))
     return rows
 
 

@@ -147,6 +147,19 @@ def start_run(
         mlflow.end_run(status=status)
 
 
+def log_bytes(data: bytes, artifact_path: str) -> None:
+    """Log in-memory bytes (a sample video, a plot) as an artifact of the active run."""
+    import tempfile
+
+    import mlflow
+
+    folder, _, name = artifact_path.rpartition("/")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        mlflow.log_artifact(str(path), artifact_path=folder or None)
+
+
 def run_url(run: Any) -> str:
     """Where to look at a run: the server's page, or the command that serves the local store."""
     uri = tracking_uri()

@@ -36,6 +36,17 @@ def test_defaults_yaml_and_overrides_compose(tmp_path):
     assert cfg.stages == ["c"] and cfg.seed == 7
 
 
+@dataclass
+class Outer:
+    trainer: Trainer = field(default_factory=lambda: Trainer(num_workers=4, lr=0.1))
+
+
+def test_partial_sections_override_the_fields_own_default():
+    cfg = load_config(Outer, None, ["trainer.lr=0.5"])
+    assert cfg.trainer == Trainer(num_workers=4, lr=0.5)  # not the class default of 1 worker
+    assert {r[0]: r[2] for r in describe(Outer)}["trainer.num_workers"] == "4"
+
+
 def test_int_is_accepted_for_float_and_mutable_defaults_are_not_shared():
     a = load_config(Job, None, ["data=/a", "trainer.lr=1"])
     assert a.trainer.lr == 1.0 and isinstance(a.trainer.lr, float)
@@ -93,9 +104,10 @@ def test_views_of_a_config():
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["rowz=3"], "unknown config key 'rowz'"),
-        (["rows=many"], "config key 'rows' must be int, got 'many'"),
-        (["--rows"], "option '--rows' needs a value"),
+        (["corpus.clipz=3"], "unknown config key 'corpus.clipz' (did you mean 'corpus.clips'?)"),
+        (["corpus.clips=many"], "config key 'corpus.clips' must be int, got 'many'"),
+        (["--corpus.clips"], "option '--corpus.clips' needs a value"),
+        (["corpus.size=65"], "size must be an even number >= 16, got 65"),
     ],
 )
 def test_job_config_errors_are_one_line_exit_2(args, fragment):
@@ -112,13 +124,15 @@ def test_job_missing_required_value_exits_2(tmp_path):
     cfg.write_text("nonsense:\n  x: 1\n")
     out = run_job("demo.py", "--config", str(cfg), timeout=120)
     assert out.returncode == 2
-    assert out.stderr.strip() == "jobs/demo.py: config error: unknown config key 'nonsense' (known: out, rows, seed)"
+    assert out.stderr.strip() == "jobs/demo.py: config error: unknown config key 'nonsense' (known: out, corpus)"
 
 
 def test_job_overrides_in_every_form_reach_the_config():
-    out = run_job("demo.py", "rows=5", "--seed=3", "--out", "memory://x", "--print-config", timeout=120)
+    out = run_job("demo.py", "corpus.clips=5", "--corpus.seed=3", "--out", "memory://x", "--print-config", timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout == "out: memory://x\nrows: 5\nseed: 3\n"
+    printed = __import__("yaml").safe_load(out.stdout)
+    assert printed["out"] == "memory://x"
+    assert (printed["corpus"]["clips"], printed["corpus"]["seed"], printed["corpus"]["frames"]) == (5, 3, 48)
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in (REPO / "jobs").glob("*.py") if not p.name.startswith("_")))

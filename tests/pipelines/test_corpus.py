@@ -1,0 +1,106 @@
+"""The synthetic corpus: files in the documented layout, consistent labels, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from unimo.models.render import project
+from unimo.pipelines import corpus_format, procedural, video_io
+from unimo.pipelines.bvh import write_bvh
+from unimo.pipelines.corpus import CorpusConfig, clip_id, list_motion_files, make_clip
+from unimo.platform import body_model, storage
+from unimo.platform.config import load_config
+from unimo.platform.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def kin():
+    return body_model.load_kinematics(body_model.STANDIN)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return CorpusConfig(clips=2, frames=20, size=64, seed=5)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, small):
+    out = str(tmp_path_factory.mktemp("corpus"))
+    results = [make_clip(small, out, i, []) for i in range(small.clips)]
+    return out, results
+
+
+def test_clip_files_decode_and_labels_have_the_documented_keys(corpus, small):
+    out, results = corpus
+    for r in results:
+        assert not r["skipped"] and r["info"]["family"] in procedural.FAMILIES
+        frames, fps = video_io.decode(storage.read_bytes(corpus_format.video_path(out, r["clip_id"])))
+        assert frames.shape == (small.frames, small.size, small.size, 3) and fps == pytest.approx(small.fps)
+        label = corpus_format.read_label(corpus_format.label_path(out, r["clip_id"]))
+        assert set(label) == set(corpus_format.LABEL_KEYS)
+        T = small.frames
+        shapes = {"poses": (T, 72), "trans": (T, 3), "betas": (10,), "K": (3, 3), "R": (T, 3, 3), "t": (T, 3),
+                  "keypoints2d": (T, 24, 2), "visibility": (T, 24)}
+        assert {k: label[k].shape for k in shapes} == shapes
+        assert str(label["gender"]) == "neutral" and float(label["mocap_framerate"]) == small.fps
+
+
+def test_reprojecting_label_joints_reproduces_keypoints(corpus, kin):
+    out, results = corpus
+    for r in results:
+        label = corpus_format.read_label(corpus_format.label_path(out, r["clip_id"]))
+        joints = kin(torch.from_numpy(label["poses"]), torch.from_numpy(label["betas"]), torch.from_numpy(label["trans"]))
+        uv, depth = project(joints, torch.from_numpy(label["K"]), torch.from_numpy(label["R"]), torch.from_numpy(label["t"]))
+        assert (depth > 0).all()
+        assert (uv - torch.from_numpy(label["keypoints2d"])).norm(dim=-1).max() < 0.5
+
+
+def test_same_seed_and_clip_id_give_the_same_clip(corpus, small, tmp_path):
+    out, _ = corpus
+    again = make_clip(small, str(tmp_path), 1, [])
+    cid = clip_id(1)
+    assert storage.read_bytes(corpus_format.video_path(str(tmp_path), cid)) == storage.read_bytes(corpus_format.video_path(out, cid))
+    a = corpus_format.read_label(corpus_format.label_path(str(tmp_path), cid))
+    b = corpus_format.read_label(corpus_format.label_path(out, cid))
+    for k in corpus_format.LABEL_KEYS:
+        np.testing.assert_array_equal(a[k], b[k])
+    other = make_clip(CorpusConfig(clips=2, frames=20, size=64, seed=6), str(tmp_path / "other"), 1, [])
+    c = corpus_format.read_label(corpus_format.label_path(str(tmp_path / "other"), cid))
+    assert not np.array_equal(a["poses"], c["poses"])
+    assert again["info"] == make_clip(small, str(tmp_path / "third"), 1, [])["info"]
+
+
+def test_rerun_skips_finished_clips(corpus, small):
+    out, _ = corpus
+    assert make_clip(small, out, 0, [])["skipped"]
+
+
+def test_bvh_source_renders_the_imported_motion(tmp_path, kin):
+    # The importer retargets to betas = 0; a motion made on that body must come back exactly.
+    motion = procedural.generate("walk", 80, 30.0, np.random.default_rng(2), kin, betas=np.zeros(10))
+    (tmp_path / "mocap").mkdir()
+    (tmp_path / "mocap" / "walk.bvh").write_text(write_bvh(motion, kin))
+    cfg = CorpusConfig(clips=1, frames=24, size=64, source=f"bvh {tmp_path / 'mocap'}")
+    files = list_motion_files("bvh", str(tmp_path / "mocap"))
+    result = make_clip(cfg, str(tmp_path / "out"), 0, files)
+    assert result["info"]["source"].endswith("walk.bvh")
+    label = corpus_format.read_label(corpus_format.label_path(str(tmp_path / "out"), clip_id(0)))
+    start = result["info"]["start_frame"]
+    mine = kin(torch.from_numpy(label["poses"]), torch.zeros(10), torch.from_numpy(label["trans"]))
+    ref = kin(torch.from_numpy(motion.poses[start : start + 24].copy()), torch.zeros(10), torch.from_numpy(motion.trans[start : start + 24].copy()))
+    assert (mine - ref).norm(dim=-1).max() < 1e-3
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("source=fbx ./x", "source must be 'procedural', 'amass PATH' or 'bvh PATH'"),
+        ("size=63", "size must be an even number"),
+        ("families=[walk, moonwalk]", "unknown families ['moonwalk']"),
+    ],
+)
+def test_bad_corpus_config_is_a_config_error(override, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_config(CorpusConfig, None, [override])
