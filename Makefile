@@ -31,6 +31,11 @@ test: $(VENV)/.installed
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
+# Speed benchmarks: each prints its figures (and ratios against a baseline run in the same
+# process); the last results are in docs/benchmarks.md.
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_corpus.py
+
 wheel: $(VENV)/.installed
 	$(PY) -m pip wheel --no-deps --quiet -w dist .
 
