@@ -28,7 +28,8 @@ class CorpusConfig:
     out: str = option("", help="output URL (default: UNIMO_HOME/datasets/corpus)")
     clips: int = option(16, help="number of clips")
     seed: int = option(0, help="random seed: the same seed and clip id give the same clip")
-    frames: int = option(64, help="frames per clip")
+    frames: int = option(64, help="frames per clip (the most, when min_frames is set)")
+    min_frames: int = option(0, help="if > 0, each clip's length is drawn uniformly from [min_frames, frames]")
     fps: float = option(30.0, help="frames per second")
     size: int = option(128, help="frame width and height in pixels (even)")
     source: str = option("procedural", help="'procedural', or 'amass PATH' / 'bvh PATH' to render imported motion")
@@ -39,6 +40,8 @@ class CorpusConfig:
     def __post_init__(self):
         if self.clips < 1 or self.frames < 2:
             raise ValueError("clips must be >= 1 and frames >= 2")
+        if self.min_frames and not 2 <= self.min_frames <= self.frames:
+            raise ValueError(f"min_frames must be between 2 and frames={self.frames}, got {self.min_frames}")
         if self.size < 16 or self.size % 2:
             raise ValueError(f"size must be an even number >= 16, got {self.size}")
         unknown = set(self.families) - set(procedural.FAMILIES)
@@ -83,15 +86,16 @@ def load_motion_file(kind: str, path: str, kinematics) -> Motion:
 
 def make_motion(cfg: CorpusConfig, index: int, rng: np.random.Generator, kinematics, files: list[str]) -> Motion:
     kind, _ = cfg.source_kind()
+    frames = int(rng.integers(cfg.min_frames, cfg.frames + 1)) if cfg.min_frames else cfg.frames
     if kind == "procedural":
         family = cfg.families[int(rng.integers(len(cfg.families)))]
-        return procedural.generate(family, cfg.frames, cfg.fps, rng, kinematics)
+        return procedural.generate(family, frames, cfg.fps, rng, kinematics)
     source = files[index % len(files)]
     full = load_motion_file(kind, source, kinematics).resample(cfg.fps)
-    if len(full) < cfg.frames:
-        raise ValueError(f"'{source}' has {len(full)} frames at {cfg.fps} fps, fewer than frames={cfg.frames}")
-    start = int(rng.integers(0, len(full) - cfg.frames + 1))
-    motion = full.window(start, cfg.frames)
+    if len(full) < frames:
+        raise ValueError(f"'{source}' has {len(full)} frames at {cfg.fps} fps, fewer than frames={frames}")
+    start = int(rng.integers(0, len(full) - frames + 1))
+    motion = full.window(start, frames)
     motion.meta["start_frame"] = start
     return motion
 

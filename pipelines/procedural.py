@@ -94,6 +94,16 @@ class _Pose:
         return np.stack([r.as_rotvec() for r in self.rot], axis=1)  # (T, 24, 3)
 
 
+@dataclass
+class RootMotion:
+    """How a family moves the whole body: forward speed (m/s), turn rate (rad/s) and extra
+    height (m, e.g. a jump's flight); scalars or per-frame arrays."""
+
+    speed: float | np.ndarray = 0.0
+    turn_rate: float | np.ndarray = 0.0
+    hop: float | np.ndarray = 0.0
+
+
 def _bump(u: np.ndarray, centre: float, width: float) -> np.ndarray:
     """A smooth periodic pulse: a Gaussian in the cycle position u (0..1), wrapped."""
     d = (u - centre + 0.5) % 1.0 - 0.5
@@ -121,7 +131,7 @@ def walk(p, s, t):
     phase = 2 * np.pi * 0.95 * s.speed * t + s.phase
     _gait(p, s, phase, 0.42 * s.amplitude, 0.9 * s.amplitude, 0.35 * s.amplitude, 0.25)
     p.bend_spine(0.05 + 0.02 * np.sin(2 * phase), twist=0.08 * np.sin(phase))
-    return 1.25 * s.speed * s.amplitude, 0.0 * t, 0.0 * t  # speed (m/s), turn rate, hop height
+    return RootMotion(speed=1.25 * s.speed * s.amplitude)
 
 
 def run(p, s, t):
@@ -129,7 +139,7 @@ def run(p, s, t):
     _gait(p, s, phase, 0.7 * s.amplitude, 1.6 * s.amplitude, 0.7 * s.amplitude, 1.4)
     p.bend_spine(0.18 + 0.03 * np.sin(2 * phase), twist=0.12 * np.sin(phase))
     hop = 0.06 * s.amplitude * np.clip(np.sin(2 * phase), 0, None)
-    return 3.0 * s.speed * s.amplitude, 0.0 * t, hop
+    return RootMotion(speed=3.0 * s.speed * s.amplitude, hop=hop)
 
 
 def jump(p, s, t):
@@ -147,7 +157,7 @@ def jump(p, s, t):
         p.flex_elbow(side, 0.3 + 0.3 * crouch)
     p.bend_spine(0.5 * bend)
     flight = np.clip(np.sin(np.pi * (u - 0.4) / 0.5), 0, None) ** 2 * ((u > 0.4) & (u < 0.9))
-    return 0.0, 0.0 * t, 0.45 * s.amplitude * flight
+    return RootMotion(hop=0.45 * s.amplitude * flight)
 
 
 def squat(p, s, t):
@@ -159,7 +169,7 @@ def squat(p, s, t):
         p.lower_arm(side, 1.3 - 1.2 * depth)
         p.swing_arm(side, 1.4 * depth)
     p.bend_spine(0.45 * depth)
-    return 0.0, 0.0 * t, 0.0 * t
+    return RootMotion()
 
 
 def wave(p, s, t):
@@ -169,13 +179,13 @@ def wave(p, s, t):
     p.flex_elbow(side, 1.2 + 0.45 * s.amplitude * np.sin(2 * np.pi * 1.6 * s.speed * t + s.phase))
     p.bend_spine(0.03 * np.sin(2 * np.pi * 0.3 * t), twist=0.1 * s.side)
     p.nod(0.1 * np.sin(2 * np.pi * 0.5 * t))
-    return 0.0, 0.0 * t, 0.0 * t
+    return RootMotion()
 
 
 def turn(p, s, t):
     phase = 2 * np.pi * 0.9 * s.speed * t + s.phase
     _gait(p, s, phase, 0.25 * s.amplitude, 0.7 * s.amplitude, 0.2, 0.3)
-    return 0.35 * s.speed, s.side * 1.2 * s.speed + 0.0 * t, 0.0 * t
+    return RootMotion(speed=0.35 * s.speed, turn_rate=s.side * 1.2 * s.speed)
 
 
 def kick(p, s, t):
@@ -188,7 +198,7 @@ def kick(p, s, t):
     p.bend_spine(-0.2 * lift)
     for arm in ("left", "right"):
         p.lower_arm(arm, -0.5 * lift)
-    return 0.0, 0.0 * t, 0.0 * t
+    return RootMotion()
 
 
 def sit_stand(p, s, t):
@@ -202,7 +212,7 @@ def sit_stand(p, s, t):
         p.swing_arm(side, 0.7 * depth)
         p.flex_elbow(side, 0.3 + 0.8 * depth)
     p.bend_spine(0.35 * np.sin(np.pi * depth))
-    return 0.0, 0.0 * t, 0.0 * t
+    return RootMotion()
 
 
 def boxing(p, s, t):
@@ -219,7 +229,7 @@ def boxing(p, s, t):
         p.flex_elbow(side, 2.0 - 1.6 * punch)
         p.bend_spine(0.0, twist=(0.25 if side == "right" else -0.25) * punch)
     p.bend_spine(0.15 + 0.03 * np.sin(2 * np.pi * 2 * t))
-    return 0.0, 0.0 * t, 0.02 * np.abs(np.sin(2 * np.pi * 1.5 * s.speed * t))
+    return RootMotion(hop=0.02 * np.abs(np.sin(2 * np.pi * 1.5 * s.speed * t)))
 
 
 def idle(p, s, t):
@@ -230,7 +240,7 @@ def idle(p, s, t):
         p.swing_arm(side, 0.1 * s.amplitude * np.sin(2 * np.pi * 0.2 * t + sign))
     p.bend_spine(0.04 * sway, twist=0.1 * s.amplitude * np.sin(2 * np.pi * 0.15 * t))
     p.nod(0.15 * s.amplitude * np.sin(2 * np.pi * 0.3 * t + s.phase))
-    return 0.0, 0.0 * t, 0.0 * t
+    return RootMotion()
 
 
 _FAMILY_FNS = {f.__name__: f for f in (walk, run, jump, squat, wave, turn, kick, sit_stand, boxing, idle)}
@@ -268,19 +278,20 @@ def generate(family: str, frames: int, fps: float, rng: np.random.Generator, kin
     betas = random_betas(rng, kinematics.num_betas) if betas is None else np.asarray(betas, np.float32)
     t = np.arange(frames) / fps
     pose = _Pose(frames)
-    speed, turn_rate, hop = _FAMILY_FNS[family](pose, style, t)
+    root_motion = _FAMILY_FNS[family](pose, style, t)
+    speed, turn_rate, hop = (np.broadcast_to(x, t.shape) for x in (root_motion.speed, root_motion.turn_rate, root_motion.hop))
     local = pose.axis_angles()
     local[:, 1:] += _smooth_noise(rng, frames, (NUM_JOINTS - 1) * 3, fps, 0.03).reshape(frames, NUM_JOINTS - 1, 3)
     local = _clamp_to_limits(local)
 
-    heading = style.heading + np.cumsum(np.broadcast_to(turn_rate, t.shape)) / fps
+    heading = style.heading + np.cumsum(turn_rate) / fps
     root = Rotation.from_rotvec(np.stack([0 * t, heading, 0 * t], -1)) * Rotation.from_rotvec(local[:, 0])
     local[:, 0] = root.as_rotvec()
     forward = np.stack([np.sin(heading), 0 * t, np.cos(heading)], -1)
-    step = forward * np.broadcast_to(speed, t.shape)[:, None] / fps
+    step = forward * speed[:, None] / fps
     trans = np.cumsum(step, axis=0) - step[0]
     trans = place_on_ground(local.reshape(frames, -1), trans, betas, kinematics, per_frame=True)
-    trans[:, 1] += np.broadcast_to(hop, t.shape)
+    trans[:, 1] += hop
     return Motion(local.reshape(frames, -1), trans, betas, fps, {"family": family, "style": style.__dict__})
 
 

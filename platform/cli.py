@@ -34,15 +34,22 @@ def _help_epilog(config_cls: type) -> str:
 
 
 def _split_overrides(tokens: list[str]) -> list[str]:
-    """Normalise `--a.b=v`, `--a.b v` and `a.b=v` to `a.b=v`."""
+    """Normalise `--a.b=v`, `--a.b v` and `a.b=v` to `a.b=v`. An option may take several
+    words (`--source bvh ./mocap`): they are joined with spaces."""
     out, i = [], 0
     while i < len(tokens):
         tok = tokens[i]
         if tok.startswith("--") and "=" not in tok:
-            if i + 1 >= len(tokens) or tokens[i + 1].startswith("--"):
+            words = []
+            while i + 1 + len(words) < len(tokens):
+                nxt = tokens[i + 1 + len(words)]
+                if nxt.startswith("--") or "=" in nxt:
+                    break
+                words.append(nxt)
+            if not words:
                 raise ConfigError(f"option '{tok}' needs a value (write {tok}=VALUE)")
-            out.append(f"{tok[2:]}={tokens[i + 1]}")
-            i += 2
+            out.append(f"{tok[2:]}={' '.join(words)}")
+            i += 1 + len(words)
             continue
         out.append(tok[2:] if tok.startswith("--") else tok)
         i += 1

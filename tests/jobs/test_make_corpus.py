@@ -30,6 +30,7 @@ def test_make_corpus_writes_every_clip_and_a_rerun_skips_them(tmp_path):
 
 
 def test_make_corpus_bad_source_path_is_one_line(tmp_path):
-    out = run_job("make_corpus.py", "--out", str(tmp_path / "c"), "--source", f"bvh {tmp_path / 'nothing'}", timeout=300)
+    # the issue's own spelling: --source bvh PATH, two words
+    out = run_job("make_corpus.py", "--out", str(tmp_path / "c"), "--source", "bvh", str(tmp_path / "nothing"), timeout=300)
     assert out.returncode == 1
     assert out.stderr.strip() == f"jobs/make_corpus.py: error: cannot list '{tmp_path / 'nothing'}': no such file or folder"

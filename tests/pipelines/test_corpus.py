@@ -72,6 +72,13 @@ def test_same_seed_and_clip_id_give_the_same_clip(corpus, small, tmp_path):
     assert again["info"] == make_clip(small, str(tmp_path / "third"), 1, [])["info"]
 
 
+def test_random_duration_between_min_frames_and_frames(tmp_path):
+    cfg = CorpusConfig(clips=4, frames=20, min_frames=8, size=32, seed=1)
+    lengths = {len(corpus_format.read_label(corpus_format.label_path(str(tmp_path), r["clip_id"]))["poses"])
+               for r in (make_clip(cfg, str(tmp_path), i, []) for i in range(4))}
+    assert all(8 <= n <= 20 for n in lengths) and len(lengths) > 1
+
+
 def test_rerun_skips_finished_clips(corpus, small):
     out, _ = corpus
     assert make_clip(small, out, 0, [])["skipped"]

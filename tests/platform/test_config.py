@@ -118,8 +118,19 @@ def test_job_config_errors_are_one_line_exit_2(args, fragment):
     assert fragment in lines[0] and "Traceback" not in out.stderr
 
 
-def test_job_missing_required_value_exits_2(tmp_path):
-    # A YAML that sets an unknown section is also caught before anything runs.
+def test_missing_required_value_on_the_command_line_exits_2(capsys):
+    from unimo.platform import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.parse(Job, ["trainer.lr=0.1"], prog="jobs/x.py", description="")
+    assert e.value.code == 2
+    assert capsys.readouterr().err == "jobs/x.py: config error: missing required config value 'data'\n"
+    # an option's several words join into one value (e.g. --source bvh ./mocap)
+    cfg = cli.parse(Job, ["--data", "bvh", "./mocap", "--stages=[x]", "seed=2"], prog="jobs/x.py", description="")
+    assert (cfg.data, cfg.stages, cfg.seed) == ("bvh ./mocap", ["x"], 2)
+
+
+def test_job_yaml_with_an_unknown_section_exits_2(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("nonsense:\n  x: 1\n")
     out = run_job("demo.py", "--config", str(cfg), timeout=120)
