@@ -168,6 +168,17 @@ def info(path: str) -> dict[str, Any]:
     return {"size": meta.get("size"), "mtime": str(mtime) if mtime is not None else None}
 
 
+def move(src: str, dst: str) -> None:
+    """Move a file (a rename locally; copy and delete on object stores)."""
+    fs, p = filesystem(src)
+    _, q = filesystem(dst)
+    try:
+        fs.makedirs(fs._parent(q), exist_ok=True)
+        fs.mv(p, q)
+    except Exception as e:  # noqa: BLE001
+        raise _wrap("move", src, e) from None
+
+
 def remove(path: str, recursive: bool = False) -> None:
     fs, p = filesystem(path)
     try:

@@ -1,0 +1,331 @@
+"""The preprocessing pipeline: videos -> windows -> 2D keypoints -> SMPL fit -> shards.
+
+    discover (driver) -> decode (Ray Data flat_map, one task per video)
+      -> keypoints (sidecar labels, or a detector stage)
+      -> fit + encode (map_batches) -> write_parquet (staging) -> commit (driver)
+
+Bad inputs never stop the run: each stage catches errors per input or window and records
+them in the errors table (Ray Data's own error budget would drop whole blocks, good rows
+with the bad). A run writes into OUTPUT/_staging/<run>/ and commits at the end: shards are
+moved into clips/ under the run's name, then a ledger of the run's inputs is written. A
+rerun skips inputs in any ledger (same URI, size and mtime) and deletes shards of runs that
+never wrote theirs, so a killed run leaves no duplicates behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from unimo.pipelines import shards
+from unimo.pipelines.decode import Crop, DecodeConfig, decode_resampled, discover, sidecar_label_path, windows
+from unimo.pipelines.fit import FitConfig
+from unimo.platform import storage
+from unimo.platform.config import option
+
+log = logging.getLogger(__name__)
+NO_KEYPOINTS = "none"
+
+
+@dataclass
+class PreprocessConfig:
+    input: str = option(help="videos: a folder URL, a glob, or one file (required)")
+    output: str = option(help="output URL for clips/, errors/ and manifest.json (required)")
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+    keypoints: str = option("auto", help="'labels' (sidecar only), 'mediapipe', or 'auto' (labels when present, else mediapipe)")
+    min_visible: float = option(0.3, help="a window needs this mean keypoint visibility, else 'no person found'")
+    fit_batch: int = option(8, help="windows fitted together")
+    body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl")
+    limit: int = option(0, help="process at most this many inputs (0: all)")
+
+    def __post_init__(self):
+        if self.keypoints not in ("auto", "labels", "mediapipe"):
+            raise ValueError(f"keypoints must be 'auto', 'labels' or 'mediapipe', got '{self.keypoints}'")
+
+
+# ---------------------------------------------------------------------------------------
+# Errors: a side channel of tiny files, compacted at commit.
+
+
+def record_error(staging: str, row: dict, stage: str, error: BaseException) -> None:
+    message = " ".join(str(error).split()) or type(error).__name__
+    table = pa.Table.from_pylist([{
+        "source": row["source"], "stage": stage, "error_class": type(error).__name__, "message": message[:2000],
+        "source_size": row.get("source_size"), "source_mtime": row.get("source_mtime"),
+    }], schema=shards.ERROR_SCHEMA)
+    fs, path = storage.pyarrow_filesystem(storage.join(staging, shards.ERRORS, f"{uuid.uuid4().hex}.parquet"))
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    pq.write_table(table, path, filesystem=fs)
+
+
+# ---------------------------------------------------------------------------------------
+# Stages (module-level functions: Ray ships them to workers)
+
+
+def decode_stage(row: dict, cfg: PreprocessConfig, staging: str) -> list[dict]:
+    """One video -> its windows, with sidecar keypoints when the input has labels."""
+    from unimo.pipelines import corpus_format
+
+    source = row["source"]
+    try:
+        frames, index, crop = decode_resampled(storage.read_bytes(source), source, cfg.decode)
+        spans = windows(len(frames), cfg.decode)
+        if not spans:
+            raise ValueError(f"{source}: {len(frames)} frames at {cfg.decode.fps} fps, fewer than min_window={cfg.decode.min_window}")
+    except Exception as e:  # noqa: BLE001 - any failure of one input is recorded, not raised
+        record_error(staging, row, "decode", e)
+        return []
+    kp = conf = K = None
+    label = sidecar_label_path(source) if cfg.keypoints in ("auto", "labels") else None
+    if label:
+        try:
+            kp, conf, K = _sidecar_keypoints(corpus_format.read_label(label), index, crop)
+        except Exception as e:  # noqa: BLE001
+            record_error(staging, row, "keypoints", e)
+            return []
+    elif cfg.keypoints == "labels":
+        record_error(staging, row, "keypoints", FileNotFoundError(f"{source}: no sidecar labels (keypoints=labels)"))
+        return []
+    if kp is None:  # a detector stage fills these in
+        kp = np.zeros((len(frames), 24, 2), np.float32)
+        conf = np.zeros((len(frames), 24), np.float32)
+        K = default_K(cfg.decode.size)
+    stem = source.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return [
+        {**row, "clip_id": f"{stem}-{start:06d}", "start_frame": start, "num_frames": length,
+         "frames": frames[start : start + length], "keypoints2d": kp[start : start + length],
+         "keypoint_conf": conf[start : start + length], "K": K, "keypoint_source": "labels" if label else NO_KEYPOINTS}
+        for start, length in spans
+    ]
+
+
+def _sidecar_keypoints(label: dict, index: np.ndarray, crop: Crop):
+    if index.max() >= len(label["keypoints2d"]):
+        raise ValueError(f"labels have {len(label['keypoints2d'])} frames, the video more")
+    kp = crop.apply_points(label["keypoints2d"][index].astype(np.float32))
+    conf = label["visibility"][index].astype(np.float32)
+    return kp, conf, crop.apply_K(label["K"].astype(np.float64))
+
+
+def default_K(size: int) -> np.ndarray:
+    """Intrinsics for frames without any: a 53-degree field of view, centred."""
+    f = size * 1.0
+    return np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]], np.float32)
+
+
+class FitStage:
+    """Fits SMPL to each window's keypoints and encodes its frames; emits shard rows."""
+
+    def __init__(self, cfg: PreprocessConfig, staging: str):
+        import torch
+
+        from unimo.platform import body_model
+
+        torch.set_num_threads(1)  # one core per worker: Ray provides the parallelism
+        self.cfg, self.staging = cfg, staging
+        self.kinematics = body_model.load_kinematics(cfg.body_model)
+
+    def __call__(self, batch: dict) -> pa.Table:
+        from unimo.pipelines.fit import fit_windows
+        from unimo.pipelines.video_io import encode_mp4
+
+        rows = [{k: batch[k][i] for k in batch} for i in range(len(batch["source"]))]
+        out = []
+        for length in sorted({int(r["num_frames"]) for r in rows}):
+            group = [r for r in rows if int(r["num_frames"]) == length]
+            keep = []
+            for r in group:
+                if str(r["keypoint_source"]) == NO_KEYPOINTS:
+                    record_error(self.staging, r, "keypoints", RuntimeError(
+                        f"{r['source']}: no sidecar labels and no detector ran (keypoints=mediapipe needs the detector runtime)"))
+                elif float(np.mean(r["keypoint_conf"])) < self.cfg.min_visible:
+                    record_error(self.staging, r, "keypoints", ValueError(
+                        f"{r['source']} frames {r['start_frame']}-{r['start_frame'] + length}: no person found "
+                        f"(mean keypoint visibility {float(np.mean(r['keypoint_conf'])):.2f} < {self.cfg.min_visible})"))
+                else:
+                    keep.append(r)
+            if not keep:
+                continue
+            try:
+                res = fit_windows(np.stack([r["keypoints2d"] for r in keep]), np.stack([r["keypoint_conf"] for r in keep]),
+                                  np.stack([r["K"] for r in keep]), self.kinematics, self.cfg.fit)
+            except Exception as e:  # noqa: BLE001
+                for r in keep:
+                    record_error(self.staging, r, "fit", e)
+                continue
+            for i, r in enumerate(keep):
+                out.append({
+                    "clip_id": r["clip_id"], "source": r["source"], "source_size": int(r["source_size"]),
+                    "source_mtime": str(r["source_mtime"]), "start_frame": int(r["start_frame"]), "num_frames": length,
+                    "fps": self.cfg.decode.fps, "width": self.cfg.decode.size, "height": self.cfg.decode.size,
+                    "frames_mp4": encode_mp4(np.asarray(r["frames"]), self.cfg.decode.fps),
+                    "poses": res.poses[i].ravel(), "trans": res.trans[i].ravel(), "betas": res.betas[i],
+                    "K": np.asarray(r["K"], np.float32).ravel(), "keypoints2d": np.asarray(r["keypoints2d"], np.float32).ravel(),
+                    "keypoint_conf": np.asarray(r["keypoint_conf"], np.float32).ravel(),
+                    "keypoint_source": str(r["keypoint_source"]), "fit_residual_px": res.residual_px[i],
+                    "fit_converged": bool(res.converged[i]),
+                })
+        return pa.Table.from_pylist(out, schema=shards.CLIP_SCHEMA)
+
+
+# ---------------------------------------------------------------------------------------
+# Resume and commit
+
+
+def _ledgers(output: str) -> list[dict]:
+    return [json.loads(storage.read_text(p)) for p in storage.glob(storage.join(output, shards.LEDGER, "*.json"))]
+
+
+def _input_key(row: dict) -> tuple:
+    return (row["source"], row.get("source_size"), str(row.get("source_mtime")))
+
+
+def prepare_resume(output: str) -> set[tuple]:
+    """Inputs committed by earlier runs; removes what killed runs left behind."""
+    storage.remove(storage.join(output, shards.STAGING), recursive=True)
+    ledgers = _ledgers(output)
+    committed = {lg["run"] for lg in ledgers}
+    for folder in (shards.CLIPS, shards.ERRORS):
+        for path in storage.glob(storage.join(output, folder, "*.parquet")):
+            if path.rsplit("/", 1)[-1].split("--", 1)[0] not in committed:
+                log.warning("removing %s: written by a run that did not finish", path)
+                storage.remove(path)
+    return {tuple(k) for lg in ledgers for k in lg["inputs"]}
+
+
+def _feature_sums(clip_files: list[str]) -> dict:
+    import torch
+
+    from unimo.models.motion_features import FEATURE_DIM, to_features
+
+    total = np.zeros(FEATURE_DIM)
+    total_sq = np.zeros(FEATURE_DIM)
+    count = 0
+    for path in clip_files:
+        fs, p = storage.pyarrow_filesystem(path)
+        for row in pq.read_table(p, filesystem=fs, columns=["num_frames", "poses", "trans", "betas"]).to_pylist():
+            feats = to_features(torch.from_numpy(shards.array(row, "poses")), torch.from_numpy(shards.array(row, "trans")),
+                                torch.from_numpy(shards.array(row, "betas"))).double().numpy()
+            total += feats.sum(0)
+            total_sq += (feats**2).sum(0)
+            count += len(feats)
+    return {"sum": total.tolist(), "sum_sq": total_sq.tolist(), "count": count}
+
+
+def commit(output: str, staging: str, run: str, inputs: list[dict], config_hash: str) -> dict:
+    """Move the run's shards into place, write its ledger, and rewrite the manifest."""
+    from unimo.platform import tracking
+
+    staged = storage.glob(storage.join(staging, shards.CLIPS, "*.parquet"))
+    frames = 0
+    for path in staged:
+        fs, p = storage.pyarrow_filesystem(path)
+        frames += sum(pq.read_table(p, filesystem=fs, columns=["num_frames"]).column(0).to_pylist())
+    sums = _feature_sums(staged)
+    moved = []
+    for path in staged:
+        target = storage.join(output, shards.CLIPS, f"{run}--{path.rsplit('/', 1)[-1]}")
+        storage.move(path, target)
+        moved.append(target)
+    clip_rows = 0
+    for path in moved:
+        fs, p = storage.pyarrow_filesystem(path)
+        clip_rows += pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows
+    errors = []
+    for path in storage.glob(storage.join(staging, shards.ERRORS, "*.parquet")):
+        fs, p = storage.pyarrow_filesystem(path)
+        errors.append(pq.read_table(p, filesystem=fs))
+    if errors:
+        fs, p = storage.pyarrow_filesystem(storage.join(output, shards.ERRORS, f"{run}--errors.parquet"))
+        fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
+        pq.write_table(pa.concat_tables(errors), p, filesystem=fs)
+    error_rows = sum(len(t) for t in errors)
+    ledger = {"run": run, "inputs": [list(_input_key(r)) for r in inputs], "clips": clip_rows, "frames": frames,
+              "errors": error_rows, "feature_sums": sums, "config_hash": config_hash}
+    storage.write_text(storage.join(output, shards.LEDGER, f"{run}.json"), json.dumps(ledger))
+    storage.remove(staging, recursive=True)
+
+    ledgers = _ledgers(output)
+    count = sum(lg["feature_sums"]["count"] for lg in ledgers)
+    mean = sum(np.array(lg["feature_sums"]["sum"]) for lg in ledgers) / max(count, 1)
+    var = sum(np.array(lg["feature_sums"]["sum_sq"]) for lg in ledgers) / max(count, 1) - mean**2
+    shards.Manifest(
+        clips=sum(lg["clips"] for lg in ledgers), frames=sum(lg["frames"] for lg in ledgers),
+        errors=sum(lg["errors"] for lg in ledgers), inputs=sum(len(lg["inputs"]) for lg in ledgers),
+        config_hash=config_hash, code_version=tracking.git_commit(), runs=sorted(lg["run"] for lg in ledgers),
+        stats={"mean": mean.tolist(), "std": np.sqrt(np.maximum(var, 0)).tolist(), "frames": count},
+    ).write(output)
+    return ledger
+
+
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    run: str
+    inputs_found: int
+    inputs_skipped: int
+    inputs_processed: int
+    clips_ok: int
+    frames: int
+    inputs_failed: int
+    seconds: float
+    output: str
+
+    def __str__(self) -> str:
+        rate = self.frames / self.seconds if self.seconds else 0.0
+        return "\n".join([
+            f"preprocess run {self.run}",
+            f"  inputs      {self.inputs_found} found, {self.inputs_skipped} already done, {self.inputs_processed} processed",
+            f"  clips ok    {self.clips_ok} windows, {self.frames} frames ({rate:.1f} frames/s)",
+            f"  failed      {self.inputs_failed} errors (see errors/*.parquet)",
+            f"  output      {self.output}",
+            f"  took        {self.seconds:.1f} s",
+        ])
+
+
+def run_preprocess(cfg: PreprocessConfig) -> Summary:
+    import ray
+
+    from unimo.platform import ray_session
+    from unimo.platform.config import config_hash
+
+    start = time.perf_counter()
+    output = storage.resolve(cfg.output)
+    found = discover(storage.resolve(cfg.input))
+    done = prepare_resume(output)
+    todo = [r for r in found if _input_key(r) not in done]
+    if cfg.limit:
+        todo = todo[: cfg.limit]
+    run = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    staging = storage.join(output, shards.STAGING, run)
+    ledger = {"clips": 0, "frames": 0, "errors": 0}
+    if todo:
+        ray_session.connect()
+        ds = ray.data.from_items(todo, override_num_blocks=len(todo))
+        ds = ds.flat_map(decode_stage, fn_kwargs={"cfg": cfg, "staging": staging})
+        if cfg.keypoints == "mediapipe" or (cfg.keypoints == "auto" and any(sidecar_label_path(r["source"]) is None for r in todo)):
+            from unimo.pipelines.keypoints import add_detector_stage
+
+            ds = add_detector_stage(ds, cfg)
+        ds = ds.map_batches(
+            FitStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging}, batch_size=cfg.fit_batch,
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, int(ray.cluster_resources().get("CPU", 1)))),
+            num_cpus=1,
+        )
+        fs, path = storage.pyarrow_filesystem(storage.join(staging, shards.CLIPS))
+        ds.write_parquet(path, filesystem=fs)
+        ledger = commit(output, staging, run, todo, config_hash(cfg))
+    skipped = sum(_input_key(r) in done for r in found)
+    return Summary(run=run, inputs_found=len(found), inputs_skipped=skipped,
+                   inputs_processed=len(todo), clips_ok=ledger["clips"], frames=ledger["frames"],
+                   inputs_failed=ledger["errors"], seconds=time.perf_counter() - start, output=output)
