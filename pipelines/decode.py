@@ -47,13 +47,22 @@ class Crop:
 
 
 def discover(url: str) -> list[dict]:
-    """Every video under a folder URL, a glob, or a single file: (source, size, mtime)."""
-    if any(c in url for c in "*?["):
-        files = storage.glob(url)
+    """Every video under a folder URL, a glob, a single file, or listed one URL a line in a
+    .txt file: rows of (source, source_size, source_mtime). A listed URL that cannot be
+    read is kept (size and mtime None): its decode fails and lands in the errors table."""
+    if url.endswith(".txt"):
+        videos = [line.strip() for line in storage.read_text(url).splitlines() if line.strip() and not line.startswith("#")]
     else:
-        files = storage.find(url)
-    videos = [f for f in files if f.lower().endswith(VIDEO_EXTENSIONS)]
-    return [{"source": f, **{f"source_{k}": v for k, v in storage.info(f).items()}} for f in videos]
+        files = storage.glob(url) if any(c in url for c in "*?[") else storage.find(url)
+        videos = [f for f in files if f.lower().endswith(VIDEO_EXTENSIONS)]
+    rows = []
+    for v in videos:
+        try:
+            meta = storage.info(v)
+        except Exception:  # noqa: BLE001 - unreadable: recorded by the decode stage
+            meta = {"size": None, "mtime": None}
+        rows.append({"source": v, "source_size": meta["size"], "source_mtime": meta["mtime"]})
+    return rows
 
 
 def decode_resampled(data: bytes, name: str, cfg: DecodeConfig) -> tuple[np.ndarray, np.ndarray, Crop]:

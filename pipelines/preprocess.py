@@ -220,6 +220,24 @@ def _feature_sums(clip_files: list[str]) -> dict:
     return {"sum": total.tolist(), "sum_sq": total_sq.tolist(), "count": count}
 
 
+def _one_row_per_input(tables: list[pa.Table]) -> list[dict]:
+    """Window-level failures of one input fold into its first, with a count."""
+    rows = sorted((r for t in tables for r in t.to_pylist()), key=lambda r: (r["source"], r["message"]))
+    merged: dict[str, dict] = {}
+    for r in rows:
+        if r["source"] in merged:
+            merged[r["source"]]["_more"] += 1
+        else:
+            merged[r["source"]] = {**r, "_more": 0}
+    out = []
+    for r in merged.values():
+        more = r.pop("_more")
+        if more:
+            r["message"] += f" (and {more} more window{'s' if more > 1 else ''})"
+        out.append(r)
+    return out
+
+
 def commit(output: str, staging: str, run: str, inputs: list[dict], config_hash: str) -> dict:
     """Move the run's shards into place, write its ledger, and rewrite the manifest."""
     from unimo.platform import tracking
@@ -243,11 +261,12 @@ def commit(output: str, staging: str, run: str, inputs: list[dict], config_hash:
     for path in storage.glob(storage.join(staging, shards.ERRORS, "*.parquet")):
         fs, p = storage.pyarrow_filesystem(path)
         errors.append(pq.read_table(p, filesystem=fs))
-    if errors:
+    error_rows = _one_row_per_input(errors)
+    if error_rows:
         fs, p = storage.pyarrow_filesystem(storage.join(output, shards.ERRORS, f"{run}--errors.parquet"))
         fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
-        pq.write_table(pa.concat_tables(errors), p, filesystem=fs)
-    error_rows = sum(len(t) for t in errors)
+        pq.write_table(pa.Table.from_pylist(error_rows, schema=shards.ERROR_SCHEMA), p, filesystem=fs)
+    error_rows = len(error_rows)
     ledger = {"run": run, "inputs": [list(_input_key(r)) for r in inputs], "clips": clip_rows, "frames": frames,
               "errors": error_rows, "feature_sums": sums, "config_hash": config_hash}
     storage.write_text(storage.join(output, shards.LEDGER, f"{run}.json"), json.dumps(ledger))
