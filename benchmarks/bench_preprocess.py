@@ -1,0 +1,140 @@
+"""Preprocessing speed, each figure a ratio against a baseline run in the same process:
+
+1. decode stage (PyAV decode, resample, scale and crop) vs a plain PyAV decode loop over
+   the same files, in source frames per second (target >= 0.8x);
+2. SMPL fitting on the joints-only kinematics vs the same fit, for the same number of
+   iterations, through smplx's full mesh (target >= 30x);
+3. the whole pipeline (jobs/preprocess.py's run_preprocess) on a 2-CPU Ray vs a 1-CPU Ray,
+   each in a fresh process (target >= 1.7x).
+
+    .venv/bin/python benchmarks/bench_preprocess.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import av
+import numpy as np
+import torch
+
+from unimo.pipelines import corpus_format
+from unimo.pipelines.corpus import CorpusConfig, make_clip
+from unimo.pipelines.decode import DecodeConfig, decode_resampled
+from unimo.pipelines.fit import FitConfig, fit_windows
+from unimo.platform import body_model, storage
+
+
+class FullMeshJoints:
+    """Baseline kinematics for the fit: smplx's full forward pass (6890-vertex skinning)."""
+
+    def __init__(self, spec: str):
+        self.smpl = body_model.load_smpl(spec)
+        self.fast = body_model.load_kinematics(spec)
+        self.num_betas = self.fast.num_betas
+        self.rest_joints = self.fast.rest_joints  # only used to initialise
+
+    def __call__(self, poses, betas, trans):
+        out = self.smpl(global_orient=poses[:, :3], body_pose=poses[:, 3:], betas=betas, transl=trans)
+        return out.joints[:, :24]
+
+
+def plain_decode(data: bytes) -> int:
+    with av.open(io.BytesIO(data)) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        return sum(1 for f in c.decode(stream) if f.to_ndarray(format="rgb24") is not None)
+
+
+def bench_decode(videos: list[bytes], size: int) -> dict:
+    cfg = DecodeConfig(size=size)
+    for data in videos[:1]:
+        plain_decode(data), decode_resampled(data, "warm-up", cfg)
+    t0 = time.perf_counter()
+    n_plain = sum(plain_decode(d) for d in videos)
+    t1 = time.perf_counter()
+    n_stage = sum(len(decode_resampled(d, "bench", cfg)[0]) for d in videos)
+    t2 = time.perf_counter()
+    assert n_plain == n_stage
+    return {"plain_fps": n_plain / (t1 - t0), "stage_fps": n_stage / (t2 - t1), "ratio": (t1 - t0) / (t2 - t1)}
+
+
+def bench_fit(labels: list[dict], iterations: int) -> dict:
+    torch.set_num_threads(1)
+    kp = np.stack([lb["keypoints2d"] for lb in labels])
+    vis = np.ones(kp.shape[:3], np.float32)
+    K = np.stack([lb["K"] for lb in labels])
+    cfg = FitConfig(iterations=iterations, headings=1)
+    frames = kp.shape[0] * kp.shape[1]
+    fast = body_model.load_kinematics(body_model.STANDIN)
+    fit_windows(kp[:1], vis[:1], K[:1], fast, FitConfig(iterations=2, headings=1))  # warm-up
+    t0 = time.perf_counter()
+    fit_windows(kp, vis, K, fast, cfg)
+    t1 = time.perf_counter()
+    fit_windows(kp, vis, K, FullMeshJoints(body_model.STANDIN), cfg)
+    t2 = time.perf_counter()
+    return {"fast_frame_iters": frames * iterations / (t1 - t0), "mesh_frame_iters": frames * iterations / (t2 - t1),
+            "ratio": (t2 - t1) / (t1 - t0)}
+
+
+def run_pipeline(corpus: str, out: str, cpus: int) -> float:
+    """The whole pipeline in a fresh process with a fresh Ray of `cpus` CPUs; wall seconds."""
+    code = (
+        "import sys, time; from unimo.platform import ray_session; "
+        f"ray_session.connect(num_cpus={cpus}, include_dashboard=False); "
+        "from unimo.platform.config import load_config; "
+        "from unimo.pipelines.preprocess import PreprocessConfig, run_preprocess; "
+        f"cfg = load_config(PreprocessConfig, None, ['input={corpus}/videos', 'output={out}', 'keypoints=labels', 'fit.iterations=100']); "
+        "t = time.perf_counter(); s = run_preprocess(cfg); print('SECONDS', time.perf_counter() - t, s.clips_ok)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "RAY_DATA_DISABLE_PROGRESS_BARS": "1"})
+    line = [ln for ln in result.stdout.splitlines() if ln.startswith("SECONDS")][-1]
+    return float(line.split()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=64)
+    parser.add_argument("--fit-iterations", type=int, default=30)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = os.path.join(tmp, "corpus")
+        cfg = CorpusConfig(clips=args.clips, frames=args.frames, size=256, seed=77)
+        for i in range(args.clips):
+            make_clip(cfg, corpus, i, [])
+        ids = [f"clip_{i:06d}" for i in range(args.clips)]
+        videos = [storage.read_bytes(corpus_format.video_path(corpus, c)) for c in ids]
+        labels = [corpus_format.read_label(corpus_format.label_path(corpus, c)) for c in ids]
+
+        decode = bench_decode(videos, size=128)
+        fit = bench_fit(labels[:4], args.fit_iterations)
+        one = run_pipeline(corpus, os.path.join(tmp, "out1"), 1)
+        two = run_pipeline(corpus, os.path.join(tmp, "out2"), 2)
+
+    results = {
+        "decode": decode, "fit": fit,
+        "pipeline": {"seconds_1cpu": one, "seconds_2cpu": two, "ratio": one / two},
+    }
+    print(json.dumps(results, indent=1))
+    print("\n| measure | ours | baseline | ratio | target |")
+    print("| --- | --- | --- | --- | --- |")
+    print(f"| decode stage vs plain PyAV loop (256 px H.264 -> 128 px) | {decode['stage_fps']:.0f} frames/s | "
+          f"{decode['plain_fps']:.0f} frames/s | {decode['ratio']:.2f}x | >= 0.8x |")
+    print(f"| fit, joints-only vs smplx full mesh ({args.fit_iterations} iterations) | {fit['fast_frame_iters']:.0f} frame-it/s | "
+          f"{fit['mesh_frame_iters']:.0f} frame-it/s | {fit['ratio']:.1f}x | >= 30x |")
+    print(f"| whole pipeline, 2 CPUs vs 1 ({args.clips} clips x {args.frames} frames) | {two:.1f} s | {one:.1f} s | "
+          f"{one / two:.2f}x | >= 1.7x |")
+
+
+if __name__ == "__main__":
+    main()
