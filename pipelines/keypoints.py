@@ -19,7 +19,8 @@ import numpy as np
 from unimo.platform.smpl_skeleton import JOINT, NUM_JOINTS
 
 MEDIAPIPE_RUNTIME_ENV = {
-    "pip": ["mediapipe==0.10.21", "numpy==1.26.4", "protobuf==4.25.9", "opencv-contrib-python-headless==4.11.0.86"],
+    "pip": ["mediapipe==0.10.21", "numpy==1.26.4", "protobuf==4.25.9", "opencv-contrib-python-headless==4.11.0.86",
+            "pandas==2.2.3"],  # Ray Data imports pandas in the worker; pandas 3 needs numpy 2
 }
 
 # SMPL joint <- MediaPipe Pose landmark(s) (averaged). Spine, collars and hands have none.

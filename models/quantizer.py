@@ -1,0 +1,108 @@
+"""Vector quantisation with one codebook: EMA updates, dead-code reset, commitment loss.
+
+The codebook is not trained by gradients: each code moves to the exponential moving average
+of the encoder outputs assigned to it (van den Oord et al. 2017, appendix; as in T2M-GPT).
+Codes that go unused for a while are reset to random recent encoder outputs, which keeps
+usage high. The encoder learns through a straight-through estimator and a commitment loss
+that keeps its outputs near their codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass
+class QuantizerOutput:
+    quantized: torch.Tensor  # (B, D, L) straight-through
+    codes: torch.Tensor  # (B, L)
+    commit_loss: torch.Tensor
+    perplexity: torch.Tensor
+
+
+class EMAQuantizer(nn.Module):
+    def __init__(self, codebook_size: int, dim: int, decay: float = 0.99, dead_after: int = 32, eps: float = 1e-5):
+        super().__init__()
+        self.codebook_size, self.dim, self.decay, self.eps, self.dead_after = codebook_size, dim, decay, eps, dead_after
+        self.register_buffer("codebook", torch.randn(codebook_size, dim) * 0.1)
+        self.register_buffer("ema_count", torch.ones(codebook_size))
+        self.register_buffer("ema_sum", self.codebook.clone())
+        self.register_buffer("unused_steps", torch.zeros(codebook_size))
+        self.register_buffer("initialised", torch.tensor(False))
+
+    def codes_for(self, x: torch.Tensor) -> torch.Tensor:
+        """Nearest code index for each row of x (N, D)."""
+        d = (x.pow(2).sum(1, keepdim=True) - 2 * x @ self.codebook.T + self.codebook.pow(2).sum(1)[None])
+        return d.argmin(1)
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        """(B, L) codes -> (B, D, L) vectors."""
+        return self.codebook[codes].permute(0, 2, 1)
+
+    def forward(self, z: torch.Tensor) -> QuantizerOutput:
+        B, D, L = z.shape
+        flat = z.permute(0, 2, 1).reshape(-1, D)
+        if self.training:
+            self._maybe_initialise(flat)
+        codes = self.codes_for(flat.detach())
+        onehot = torch.nn.functional.one_hot(codes, self.codebook_size).type(flat.dtype)
+        if self.training:
+            self._ema_update(flat.detach(), onehot)
+        q = self.codebook[codes]
+        commit = (flat - q.detach()).pow(2).mean()
+        q = flat + (q - flat).detach()  # straight-through
+        probs = onehot.mean(0)
+        perplexity = torch.exp(-(probs * (probs + 1e-10).log()).sum())
+        return QuantizerOutput(q.reshape(B, L, D).permute(0, 2, 1), codes.reshape(B, L), commit, perplexity)
+
+    @torch.no_grad()
+    def _maybe_initialise(self, flat: torch.Tensor) -> None:
+        """Start the codebook from encoder outputs, so no code begins far from the data."""
+        if bool(self.initialised):
+            return
+        picks = flat[torch.randint(0, len(flat), (self.codebook_size,), device=flat.device)]
+        picks = _broadcast(picks)
+        self.codebook.copy_(picks)
+        self.ema_sum.copy_(picks)
+        self.ema_count.fill_(1.0)
+        self.initialised.fill_(True)
+
+    @torch.no_grad()
+    def _ema_update(self, flat: torch.Tensor, onehot: torch.Tensor) -> None:
+        count = _all_reduce(onehot.sum(0))
+        total = _all_reduce(onehot.T @ flat)
+        self.ema_count.mul_(self.decay).add_(count, alpha=1 - self.decay)
+        self.ema_sum.mul_(self.decay).add_(total, alpha=1 - self.decay)
+        n = self.ema_count.sum()
+        smoothed = (self.ema_count + self.eps) / (n + self.codebook_size * self.eps) * n  # Laplace smoothing
+        self.codebook.copy_(self.ema_sum / smoothed[:, None])
+        # Dead codes: unused for `dead_after` steps -> restart at random current outputs.
+        self.unused_steps.add_(1).mul_((count == 0).float())
+        dead = self.unused_steps >= self.dead_after
+        if dead.any():
+            fresh = _broadcast(flat[torch.randint(0, len(flat), (int(dead.sum()),), device=flat.device)])
+            self.codebook[dead] = fresh
+            self.ema_sum[dead] = fresh
+            self.ema_count[dead] = 1.0
+            self.unused_steps[dead] = 0
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def _all_reduce(x: torch.Tensor) -> torch.Tensor:
+    """Sum over DDP workers, so every replica keeps the same codebook."""
+    if _distributed():
+        dist.all_reduce(x)
+    return x
+
+
+def _broadcast(x: torch.Tensor) -> torch.Tensor:
+    if _distributed():
+        dist.broadcast(x, src=0)
+    return x
