@@ -1,0 +1,102 @@
+"""jobs/train.py --stage motion_tokenizer: Ray Train on 1 and 2 workers, kill and resume,
+one-line errors for a bad data path or checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import mlflow
+import pytest
+import torch
+from support import PYTHON, REPO, run_job
+
+from unimo.models.motion_tokenizer_api import MotionTokenizerInference
+from unimo.models.training.checkpoint import CheckpointError
+from unimo.pipelines.corpus import CorpusConfig, build_corpus
+
+TINY = ["motion_tokenizer.model.codebook_size=32", "motion_tokenizer.model.code_dim=16",
+        "motion_tokenizer.model.hidden=32", "motion_tokenizer.model.depth=1", "window=32",
+        "trainer.batch_size=8", "trainer.lr=0.002", "trainer.warmup_steps=2", "trainer.log_every=2"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, ray_local):
+    out = str(tmp_path_factory.mktemp("train_corpus"))
+    build_corpus(CorpusConfig(clips=12, frames=64, size=32, seed=3), out, progress=False)
+    return out
+
+
+def history(home, run_name: str, key: str) -> list:
+    client = mlflow.MlflowClient(f"sqlite:///{home}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("unimo").experiment_id],
+                              filter_string=f"attributes.run_name = '{run_name}'", order_by=["attributes.start_time ASC"])
+    return [sorted(client.get_metric_history(r.info.run_id, key), key=lambda m: m.step) for r in runs]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_tiny_model_trains_on_n_workers_and_loss_falls(corpus, tmp_path, workers, monkeypatch):
+    home = tmp_path / "home"
+    out = run_job("train.py", "--stage", "motion_tokenizer", f"--data={corpus}", *TINY, "trainer.steps=40",
+                  f"trainer.num_workers={workers}", "trainer.checkpoint_every=40", "trainer.eval_every=40",
+                  f"trainer.run_name=w{workers}", env={"UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "trained motion_tokenizer to step 40" in out.stdout
+    (losses,) = history(home, f"w{workers}", "train/loss")
+    assert losses[-1].step == 40
+    first, last = [m.value for m in losses[:3]], [m.value for m in losses[-3:]]
+    assert sum(last) < 0.8 * sum(first)  # each value is one batch: compare a few
+    client = mlflow.MlflowClient(f"sqlite:///{home}/mlflow.db")
+    run = client.search_runs([client.get_experiment_by_name("unimo").experiment_id])[0]
+    for key in ("val/mpjpe_mm", "val/pa_mpjpe_mm", "val/pve_mm", "val/accel_err", "val/codebook_usage", "val/perplexity"):
+        assert key in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)} | {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
+    assert {"config.yaml", "checkpoint", "samples/ground_truth_vs_reconstruction.mp4"} <= artifacts
+    # the logged checkpoint loads by MLflow run id and round-trips shapes
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home}/mlflow.db")
+    tok = MotionTokenizerInference.load(f"runs:/{run.info.run_id}")
+    poses, trans, betas = torch.zeros(2, 32, 72), torch.zeros(2, 32, 3), torch.zeros(2, 10)
+    codes = tok.encode(poses, trans, betas)
+    assert codes.shape == (2, tok.config.tokens_for(32))
+    p, t, b = tok.decode(codes, 32)
+    assert p.shape == (2, 32, 72) and t.shape == (2, 32, 3) and b.shape == (2, 10)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_from_its_checkpoint(corpus, tmp_path):
+    home = tmp_path / "home"
+    args = [PYTHON, "jobs/train.py", "--stage", "motion_tokenizer", f"--data={corpus}", *TINY,
+            "trainer.steps=60", "trainer.checkpoint_every=10", "trainer.eval_every=1000", "trainer.run_name=killme"]
+    env = {**os.environ, "UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""}
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # Ray Train records a checkpoint in this snapshot once it is safely stored
+    snapshot = home / "checkpoints" / "killme" / "checkpoint_manager_snapshot.json"
+    deadline = time.time() + 300
+    while not snapshot.exists() or json.loads(snapshot.read_text()).get("latest_checkpoint_result") is None:
+        assert proc.poll() is None and time.time() < deadline, "no checkpoint before the run ended"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started, mid-run
+    proc.wait()
+    checkpoint_step = json.loads(snapshot.read_text())["latest_checkpoint_result"]["metrics"]["step"]
+    first = history(home, "killme", "train/loss")[0]
+    assert 10 <= checkpoint_step <= max(m.step for m in first) < 60
+
+    out = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "trained motion_tokenizer to step 60" in out.stdout
+    second = history(home, "killme", "train/loss")[-1]
+    # the step counter continues from the checkpoint, not from zero
+    assert checkpoint_step < second[0].step <= checkpoint_step + 2 and second[-1].step == 60
+
+
+def test_wrong_data_path_and_missing_checkpoint_are_one_line_errors(tmp_path):
+    out = run_job("train.py", "--stage", "motion_tokenizer", f"--data={tmp_path / 'nowhere'}", timeout=300)
+    assert out.returncode == 1
+    assert out.stderr.strip() == (f"jobs/train.py: error: data path '{tmp_path / 'nowhere'}' holds neither preprocessed shards "
+                                  "(manifest.json) nor a corpus (corpus.json)")
+    with pytest.raises(CheckpointError, match="not found"):
+        MotionTokenizerInference.load(str(tmp_path / "no_checkpoint"))
