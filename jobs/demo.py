@@ -3,15 +3,21 @@
     python jobs/demo.py                       # what `make demo` runs
     python jobs/demo.py corpus.clips=32       # any stage's config, by its section
 
-Stages so far:
-  1. corpus: a synthetic human-video corpus with 3D ground truth (jobs/make_corpus.py).
+Stages:
+  1. corpus: a synthetic human-video corpus with 3D ground truth (jobs/make_corpus.py);
+  2. preprocess: the corpus's videos through Ray Data into training shards, with SMPL
+     pseudo-labels fitted to its 2D keypoints (jobs/preprocess.py);
+  3. train: a small motion tokenizer on those shards with Ray Train (jobs/train.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from unimo.models.training.loop import TrainerConfig
 from unimo.pipelines.corpus import CorpusConfig
+from unimo.pipelines.decode import DecodeConfig
+from unimo.pipelines.fit import FitConfig
 from unimo.platform import cli
 from unimo.platform.config import option
 from unimo.platform.home import home_path
@@ -20,20 +26,37 @@ from unimo.platform.home import home_path
 @dataclass
 class DemoConfig:
     out: str = option("", help="output URL (default: UNIMO_HOME/datasets/demo)")
-    corpus: CorpusConfig = field(default_factory=lambda: CorpusConfig(clips=8, frames=48))
+    corpus: CorpusConfig = field(default_factory=lambda: CorpusConfig(clips=8, frames=64))
+    decode: DecodeConfig = field(default_factory=lambda: DecodeConfig(window=32, stride=32))
+    fit: FitConfig = field(default_factory=lambda: FitConfig(iterations=150, headings=2))
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(steps=60, batch_size=8, checkpoint_every=30,
+                                                                           eval_every=30, log_every=10, warmup_steps=5, lr=1e-3))
 
 
 def main(cfg: DemoConfig) -> None:
+    from unimo.models.training.session import TrainConfig, train_stage
     from unimo.pipelines.corpus import run_tracked
+    from unimo.pipelines.preprocess import PreprocessConfig, run_preprocess
     from unimo.platform import storage, tracking
 
     out = storage.resolve(cfg.out or home_path("datasets", "demo"))
+    corpus_out = storage.resolve(cfg.corpus.out or storage.join(out, "corpus"))
+    shards_out = storage.join(out, "shards")
     with tracking.start_run("demo", cfg, run_name="demo") as parent:
         with tracking.start_run("make_corpus", cfg.corpus, parent_run_id=parent.info.run_id):
-            corpus_out = storage.resolve(cfg.corpus.out or storage.join(out, "corpus"))
             manifest, _ = run_tracked(cfg.corpus, corpus_out)
+        pre = PreprocessConfig(input=storage.join(corpus_out, "videos"), output=shards_out, decode=cfg.decode, fit=cfg.fit)
+        with tracking.start_run("preprocess", pre, parent_run_id=parent.info.run_id):
+            summary = run_preprocess(pre)
+        train = TrainConfig(data=shards_out, window=cfg.decode.window, trainer=replace(cfg.trainer, run_name="demo-motion-tokenizer"))
+        train = replace(train, motion_tokenizer=replace(train.motion_tokenizer, model=replace(
+            train.motion_tokenizer.model, codebook_size=64, code_dim=32, hidden=64, depth=1)))
+        result = train_stage(train, parent_run_id=parent.info.run_id)
     print(f"\ndemo finished: outputs in {out}")
-    print(f"  corpus: {len(manifest.clip_ids)} clips in {corpus_out}")
+    print(f"  corpus:     {len(manifest.clip_ids)} clips in {corpus_out}")
+    print(f"  preprocess: {summary.clips_ok} windows, {summary.inputs_failed} failed inputs, in {shards_out}")
+    print(f"  train:      motion tokenizer at step {result['step']}, val MPJPE {result['val'].get('mpjpe_mm', float('nan')):.0f} mm, "
+          f"checkpoint {result['checkpoint']}")
     print(f"MLflow: {tracking.run_url(parent)}")
 
 

@@ -2,6 +2,7 @@
 
     python jobs/evaluate.py --stage fit             # SMPL fit from ground-truth 2D keypoints
     python jobs/evaluate.py --stage fit clips=64 noise_px=[0,2,5]
+    python jobs/evaluate.py --stage motion_tokenizer --checkpoint runs:/<run id>   # or a folder
 
 The held-out corpus is generated with its own seed (default 1000; corpora for training
 default to seed 0) unless corpus= names one.
@@ -21,7 +22,9 @@ TARGETS = {"fit": {0.0: ("PA-MPJPE <= 25 mm, MPJPE <= 50 mm", 25.0, 50.0), 2.0: 
 
 @dataclass
 class EvalConfig:
-    stage: Literal["fit"] = option("fit", help="what to evaluate")
+    stage: Literal["fit", "motion_tokenizer"] = option("fit", help="what to evaluate")
+    checkpoint: str = option("", help="motion_tokenizer: checkpoint folder, state.pt, or runs:/<MLflow run id>")
+    window: int = option(64, help="motion_tokenizer: frames per evaluated window")
     corpus: str = option("", help="held-out corpus URL (default: generate one under UNIMO_HOME/datasets)")
     clips: int = option(32, help="held-out clips (generated)")
     frames: int = option(32, help="frames per held-out clip")
@@ -43,6 +46,36 @@ def held_out_corpus(cfg: EvalConfig) -> str:
     return out
 
 
+def evaluate_motion_tokenizer(cfg: EvalConfig) -> str:
+    import mlflow
+
+    from unimo.models import motion_tokenizer_eval as ev
+    from unimo.models.motion_tokenizer_api import MotionTokenizerInference
+    from unimo.platform import body_model
+
+    if not cfg.checkpoint:
+        from unimo.models.training.checkpoint import CheckpointError
+
+        raise CheckpointError("stage motion_tokenizer needs checkpoint= (a folder, state.pt, or runs:/<run id>)")
+    tok = MotionTokenizerInference.load(cfg.checkpoint)
+    kin = body_model.load_kinematics(tok.body_model)
+    sets = {
+        "procedural, unseen seeds": ev.procedural_windows(cfg.window, 4, kin),
+        "real mocap (bvhtools BVH, retargeted)": ev.mocap_windows(cfg.window, 24, kin),
+    }
+    rows = ["| held-out motion | windows | MPJPE (mm) | PA-MPJPE (mm) | PVE (mm) | accel err (m/s^2) | codebook usage | perplexity |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, data in sets.items():
+        r = ev.evaluate(tok, data)
+        mlflow.log_metrics({f"{name.split()[0].strip(',')}/{k}": v for k, v in r.items()})
+        rows.append(f"| {name} | {r['windows']} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | {r['pve_mm']:.1f} | "
+                    f"{r['accel_err']:.2f} | {r['codebook_usage']:.0%} | {r['perplexity']:.0f} |")
+    m = tok.config
+    header = (f"motion tokenizer {cfg.checkpoint}: codebook {m.codebook_size}, stride {m.temporal_stride}, s={m.expansion}, "
+              f"experts {m.experts}; {cfg.window}-frame windows at 30 fps")
+    return header + "\n\n" + "\n".join(rows)
+
+
 def main(cfg: EvalConfig) -> None:
     import mlflow
 
@@ -50,6 +83,12 @@ def main(cfg: EvalConfig) -> None:
     from unimo.pipelines.fit_eval import evaluate_fit
     from unimo.platform import tracking
 
+    if cfg.stage == "motion_tokenizer":
+        with tracking.start_run("evaluate", cfg, tags={"unimo.eval_stage": cfg.stage}) as run:
+            table = evaluate_motion_tokenizer(cfg)
+            mlflow.log_text(table, "evaluation.md")
+        print(f"\n{table}\n\nMLflow: {tracking.run_url(run)}")
+        return
     with tracking.start_run("evaluate", cfg, tags={"unimo.eval_stage": cfg.stage}) as run:
         corpus = held_out_corpus(cfg)
         ids = CorpusManifest.read(corpus).clip_ids

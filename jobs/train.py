@@ -11,24 +11,8 @@ resumes from its last checkpoint. `debug=true` trains a tiny model for a few ste
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
-from unimo.models.motion_tokenizer_stage import MotionTokenizerStageConfig
-from unimo.models.training.loop import TrainerConfig
+from unimo.models.training.session import TrainConfig
 from unimo.platform import cli
-from unimo.platform.config import option
-
-
-@dataclass
-class TrainConfig:
-    stage: Literal["motion_tokenizer"] = option("motion_tokenizer", help="what to train")
-    data: str = option("", help="shards or corpus URL (default: generate a procedural corpus)")
-    corpus_clips: int = option(256, help="clips of the generated corpus, when data is empty")
-    window: int = option(64, help="frames per training window")
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    motion_tokenizer: MotionTokenizerStageConfig = field(default_factory=MotionTokenizerStageConfig)
-    debug: bool = option(False, help="a tiny model, 20 steps, a small generated corpus")
 
 
 def main(cfg: TrainConfig) -> None:

@@ -33,9 +33,10 @@ def _help_epilog(config_cls: type) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _split_overrides(tokens: list[str]) -> list[str]:
+def _split_overrides(tokens: list[str], config_cls: type | None = None) -> list[str]:
     """Normalise `--a.b=v`, `--a.b v` and `a.b=v` to `a.b=v`. An option may take several
-    words (`--source bvh ./mocap`): they are joined with spaces."""
+    words (`--source bvh ./mocap`): they are joined with spaces. A bare `--flag` sets a
+    bool key to true."""
     out, i = [], 0
     while i < len(tokens):
         tok = tokens[i]
@@ -47,6 +48,10 @@ def _split_overrides(tokens: list[str]) -> list[str]:
                     break
                 words.append(nxt)
             if not words:
+                if config_cls is not None and config_lib.field_type(config_cls, tok[2:].replace("-", "_")) is bool:
+                    out.append(f"{tok[2:]}=true")
+                    i += 1
+                    continue
                 raise ConfigError(f"option '{tok}' needs a value (write {tok}=VALUE)")
             out.append(f"{tok[2:]}={' '.join(words)}")
             i += 1 + len(words)
@@ -71,7 +76,7 @@ def parse(config_cls: type[C], argv: list[str] | None = None, *, prog: str, desc
     # Everything argparse does not know is a config override, in order.
     args, overrides = parser.parse_known_args(argv)
     try:
-        cfg = config_lib.load_config(config_cls, args.config, _split_overrides(overrides))
+        cfg = config_lib.load_config(config_cls, args.config, _split_overrides(overrides, config_cls))
     except ConfigError as e:
         _fail(prog, e)
     if args.print_config:

@@ -264,6 +264,18 @@ def config_hash(cfg: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def field_type(cls: type, dotted_key: str) -> Any:
+    """The declared type of `a.b.c` in a config class, or None if there is no such key."""
+    tp: Any = cls
+    for part in dotted_key.split("."):
+        if not dataclasses.is_dataclass(tp):
+            return None
+        tp = _field_types(tp).get(part)
+        if tp is None:
+            return None
+    return tp
+
+
 def describe(cls: type, prefix: str = "", defaults: Any = None) -> list[tuple[str, str, str, str]]:
     """(key, type, default, help) for every leaf key: what `--help` prints."""
     rows = []

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
+from unimo.models.motion_tokenizer_stage import MotionTokenizerStageConfig
+from unimo.models.training.loop import TrainerConfig
 from unimo.platform import storage
+from unimo.platform.config import option
 from unimo.platform.home import home_path
+
+
+@dataclass
+class TrainConfig:
+    """The config of jobs/train.py."""
+
+    stage: Literal["motion_tokenizer"] = option("motion_tokenizer", help="what to train")
+    data: str = option("", help="shards or corpus URL (default: generate a procedural corpus)")
+    corpus_clips: int = option(256, help="clips of the generated corpus, when data is empty")
+    window: int = option(64, help="frames per training window")
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    motion_tokenizer: MotionTokenizerStageConfig = field(default_factory=MotionTokenizerStageConfig)
+    debug: bool = option(False, help="a tiny model, 20 steps, a small generated corpus")
 
 
 def training_data(cfg) -> str:
@@ -20,10 +36,11 @@ def training_data(cfg) -> str:
         kind_of(url)  # a wrong path fails here, in one line
         return url
     clips = 24 if cfg.debug else cfg.corpus_clips
-    frames = max(cfg.window, 64)
+    frames = max(cfg.window, 128)
     url = home_path("datasets", f"train_corpus_seed0_{clips}x{frames}")
     if not storage.exists(storage.join(url, "corpus.json")):
-        build_corpus(CorpusConfig(clips=clips, frames=frames, size=64, seed=0), url, progress=True)
+        # motion is what trains here: the videos are rendered small, just to keep the corpus whole
+        build_corpus(CorpusConfig(clips=clips, frames=frames, size=32, seed=0), url, progress=True)
     return url
 
 
@@ -41,7 +58,7 @@ def debug_overrides(cfg):
                    motion_tokenizer=replace(cfg.motion_tokenizer, model=model))
 
 
-def train_stage(cfg) -> dict[str, Any]:
+def train_stage(cfg: TrainConfig, parent_run_id: str | None = None) -> dict[str, Any]:
     import mlflow
 
     from unimo.models.motion_tokenizer_stage import make_stage, with_stats
@@ -64,7 +81,8 @@ def train_stage(cfg) -> dict[str, Any]:
 
         raise DataError(f"data '{data}' has no training window of {cfg.window} frames")
 
-    with tracking.start_run("train", cfg, run_name=cfg.trainer.run_name, tags={"unimo.stage": cfg.stage}) as run:
+    with tracking.start_run("train", cfg, run_name=cfg.trainer.run_name, tags={"unimo.stage": cfg.stage},
+                            parent_run_id=parent_run_id) as run:
         mlflow.log_param("data_resolved", data)
         result = loop.run(
             make_stage, stage_cfg, cfg.trainer, {"train": train_ds, "val": val_ds},

@@ -3,45 +3,23 @@ person, taken from a registry package: sports2d's demo (a full-body jump)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import zipfile
-
 import numpy as np
 import pyarrow.dataset as pads
 import pytest
-from support import PYTHON
 
 from unimo.pipelines import shards
 from unimo.pipelines.preprocess import PreprocessConfig, run_preprocess
+from unimo.pipelines.registry_data import RegistryDataError, sports2d_demo_video
 from unimo.platform.config import load_config
 from unimo.platform.smpl_skeleton import JOINT
-
-SPORTS2D = "sports2d==0.8.34"
-
-
-def fetch_demo_video(cache: str) -> str | None:
-    """Sports2D/Demo/demo.mp4 from the sports2d wheel (downloaded once), or None."""
-    target = os.path.join(cache, "demo.mp4")
-    if os.path.exists(target):
-        return target
-    os.makedirs(cache, exist_ok=True)
-    done = subprocess.run([PYTHON, "-m", "pip", "download", "-q", "--no-deps", SPORTS2D, "-d", cache],
-                          capture_output=True, text=True, timeout=600)
-    wheels = [f for f in os.listdir(cache) if f.startswith("sports2d") and f.endswith(".whl")]
-    if done.returncode != 0 or not wheels:
-        return None
-    with zipfile.ZipFile(os.path.join(cache, wheels[0])) as z, open(target, "wb") as out:
-        out.write(z.read("Sports2D/Demo/demo.mp4"))
-    return target
 
 
 @pytest.fixture(scope="module")
 def demo_video():
-    path = fetch_demo_video(os.path.join(os.path.expanduser("~"), ".cache", "unimo", "registry", "sports2d"))
-    if path is None:
-        pytest.skip(f"{SPORTS2D} could not be fetched from the package registry")
-    return path
+    try:
+        return sports2d_demo_video()
+    except RegistryDataError as e:
+        pytest.skip(str(e))
 
 
 @pytest.mark.slow

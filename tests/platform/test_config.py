@@ -125,6 +125,13 @@ def test_missing_required_value_on_the_command_line_exits_2(capsys):
         cli.parse(Job, ["trainer.lr=0.1"], prog="jobs/x.py", description="")
     assert e.value.code == 2
     assert capsys.readouterr().err == "jobs/x.py: config error: missing required config value 'data'\n"
+    # a bare --flag sets a bool; other keys need a value
+    @dataclass
+    class Flags:
+        debug: bool = False
+        steps: int = 1
+
+    assert cli.parse(Flags, ["--debug", "--steps", "3"], prog="x", description="") == Flags(debug=True, steps=3)
     # an option's several words join into one value (e.g. --source bvh ./mocap)
     cfg = cli.parse(Job, ["--data", "bvh", "./mocap", "--stages=[x]", "seed=2"], prog="jobs/x.py", description="")
     assert (cfg.data, cfg.stages, cfg.seed) == ("bvh ./mocap", ["x"], 2)
@@ -135,7 +142,7 @@ def test_job_yaml_with_an_unknown_section_exits_2(tmp_path):
     cfg.write_text("nonsense:\n  x: 1\n")
     out = run_job("demo.py", "--config", str(cfg), timeout=120)
     assert out.returncode == 2
-    assert out.stderr.strip() == "jobs/demo.py: config error: unknown config key 'nonsense' (known: out, corpus)"
+    assert out.stderr.strip() == "jobs/demo.py: config error: unknown config key 'nonsense' (known: out, corpus, decode, fit, trainer)"
 
 
 def test_job_overrides_in_every_form_reach_the_config():

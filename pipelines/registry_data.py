@@ -1,0 +1,67 @@
+"""Real data that package registries carry, fetched at run time into a local cache and
+never committed (licences: see each function).
+
+- `bvhtools_mocap()`: motion capture from bvhtools 1.6.0's source distribution
+  (testBvhFiles/*.bvh: Hips-rooted humanoids at 24-30 fps). The package's code is MIT;
+  test.bvh and test2.bvh match Ubisoft LAFAN1 (CC BY-NC-ND): use, don't redistribute.
+- `sports2d_demo_video()`: Sports2D/Demo/demo.mp4 from the sports2d 0.8.34 wheel, a
+  full-body jump.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+
+from unimo.platform.errors import UnimoError
+
+
+class RegistryDataError(UnimoError):
+    """A registry package that could not be fetched (no network, or no such version)."""
+
+
+def cache_dir(*parts: str) -> str:
+    root = os.environ.get("UNIMO_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "unimo")
+    return os.path.join(root, "registry", *parts)
+
+
+def _download(spec: str, folder: str, source: bool) -> str:
+    os.makedirs(folder, exist_ok=True)
+    existing = [f for f in os.listdir(folder) if f.endswith((".whl", ".tar.gz"))]
+    if existing:
+        return os.path.join(folder, existing[0])
+    args = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", spec, "-d", folder]
+    if source:
+        args[5:5] = ["--no-binary", ":all:"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    existing = [f for f in os.listdir(folder) if f.endswith((".whl", ".tar.gz"))]
+    if done.returncode != 0 or not existing:
+        raise RegistryDataError(f"could not fetch {spec} from the package registry: {done.stderr.strip()[-300:]}")
+    return os.path.join(folder, existing[0])
+
+
+def bvhtools_mocap() -> list[str]:
+    folder = cache_dir("bvhtools-1.6.0")
+    out = os.path.join(folder, "testBvhFiles")
+    if not os.path.isdir(out):
+        archive = _download("bvhtools==1.6.0", folder, source=True)
+        with tarfile.open(archive) as tar:
+            members = [m for m in tar.getmembers() if "/testBvhFiles/" in m.name and m.name.endswith(".bvh")]
+            os.makedirs(out, exist_ok=True)
+            for m in members:
+                with tar.extractfile(m) as src, open(os.path.join(out, os.path.basename(m.name)), "wb") as dst:
+                    dst.write(src.read())
+    return sorted(os.path.join(out, f) for f in os.listdir(out) if f.endswith(".bvh"))
+
+
+def sports2d_demo_video() -> str:
+    folder = cache_dir("sports2d-0.8.34")
+    target = os.path.join(folder, "demo.mp4")
+    if not os.path.exists(target):
+        wheel = _download("sports2d==0.8.34", folder, source=False)
+        with zipfile.ZipFile(wheel) as z, open(target, "wb") as out:
+            out.write(z.read("Sports2D/Demo/demo.mp4"))
+    return target
