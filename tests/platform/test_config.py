@@ -150,7 +150,7 @@ def test_job_overrides_in_every_form_reach_the_config():
     assert out.returncode == 0, out.stderr
     printed = __import__("yaml").safe_load(out.stdout)
     assert printed["out"] == "memory://x"
-    assert (printed["corpus"]["clips"], printed["corpus"]["seed"], printed["corpus"]["frames"]) == (5, 3, 48)
+    assert (printed["corpus"]["clips"], printed["corpus"]["seed"], printed["corpus"]["frames"]) == (5, 3, 64)
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in (REPO / "jobs").glob("*.py") if not p.name.startswith("_")))
