@@ -130,6 +130,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
     started, t0 = step, time.perf_counter()
     while step < tc.steps:
+        epoch_start = step
         for batch in train.iter_torch_batches(batch_size=tc.batch_size, drop_last=True, device=device):
             model.train()
             loss, terms = stage.loss(model, batch)
@@ -160,3 +161,5 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                     ray.train.report({"step": step, "loss": float(loss.detach()), **metrics}, checkpoint=checkpoint)
             if step >= tc.steps:
                 break
+        if step == epoch_start:  # an epoch without one full batch would loop forever
+            raise RuntimeError(f"worker {rank}: its data shard has fewer than batch_size={tc.batch_size} windows")

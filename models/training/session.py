@@ -76,10 +76,12 @@ def train_stage(cfg: TrainConfig, parent_run_id: str | None = None) -> dict[str,
     mean, std = feature_stats(data)
     stage_cfg = with_stats(cfg.motion_tokenizer, mean, std)
     train_ds, val_ds = (d.materialize() for d in motion_datasets(data, cfg.window))
-    if train_ds.count() == 0:
+    needed = cfg.trainer.batch_size * cfg.trainer.num_workers
+    if train_ds.count() < needed:
         from unimo.models.training.motion_data import DataError
 
-        raise DataError(f"data '{data}' has no training window of {cfg.window} frames")
+        raise DataError(f"data '{data}' has {train_ds.count()} training windows of {cfg.window} frames, fewer than one step needs "
+                        f"(batch_size {cfg.trainer.batch_size} x {cfg.trainer.num_workers} workers)")
 
     with tracking.start_run("train", cfg, run_name=cfg.trainer.run_name, tags={"unimo.stage": cfg.stage},
                             parent_run_id=parent_run_id) as run:

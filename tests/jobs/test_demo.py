@@ -11,15 +11,15 @@ from unimo.pipelines import corpus_format, shards
 def test_demo_runs_end_to_end_and_is_tracked(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    out = run_job("demo.py", "corpus.clips=3", "corpus.frames=32", "corpus.size=64", "fit.iterations=20",
-                  "trainer.steps=10", "trainer.checkpoint_every=10", "trainer.eval_every=10", "trainer.log_every=5",
+    out = run_job("demo.py", "corpus.clips=4", "corpus.frames=32", "corpus.size=64", "fit.iterations=20",
+                  "trainer.steps=10", "trainer.batch_size=2", "trainer.checkpoint_every=10", "trainer.eval_every=10", "trainer.log_every=5",
                   env={"UNIMO_HOME": str(home)})
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"outputs in {home}/datasets/demo" in out.stdout
     assert f"mlflow ui --backend-store-uri sqlite:///{home}/mlflow.db" in out.stdout
     demo = home / "datasets" / "demo"
-    assert len(corpus_format.CorpusManifest.read(str(demo / "corpus")).clip_ids) == 3
-    assert shards.Manifest.read(str(demo / "shards")).clips == 3
+    assert len(corpus_format.CorpusManifest.read(str(demo / "corpus")).clip_ids) == 4
+    assert shards.Manifest.read(str(demo / "shards")).clips == 4
     assert "motion tokenizer at step 10" in out.stdout
 
     client = mlflow.MlflowClient(f"sqlite:///{home}/mlflow.db")
@@ -29,8 +29,8 @@ def test_demo_runs_end_to_end_and_is_tracked(tmp_path, monkeypatch):
     assert all(r.info.status == "FINISHED" for r in runs)
     parent = by_job["demo"].info.run_id
     assert all(by_job[j].data.tags["mlflow.parentRunId"] == parent for j in ("make_corpus", "preprocess", "train"))
-    assert by_job["demo"].data.params["corpus.clips"] == "3"
-    assert by_job["make_corpus"].data.metrics["clips_written"] == 3
+    assert by_job["demo"].data.params["corpus.clips"] == "4"
+    assert by_job["make_corpus"].data.metrics["clips_written"] == 4
     assert "val/mpjpe_mm" in by_job["train"].data.metrics
     artifacts = {a.path for a in client.list_artifacts(by_job["make_corpus"].info.run_id)}
     assert {"config.yaml", "corpus.json", "samples"} <= artifacts
