@@ -34,6 +34,7 @@ class TrainerConfig:
     cpus_per_worker: float = option(0.0, help="CPUs per worker (0: sized so Ray Data keeps CPU to feed them)")
     use_gpu: bool = option(False, help="one GPU per worker")
     seed: int = option(0, help="random seed")
+    cache_shard: bool = option(True, help="keep the worker's data shard in memory after the first epoch (small datasets)")
 
 
 class Stage(Protocol):
@@ -59,7 +60,8 @@ def _log_to_mlflow(tracking: dict | None, metrics: dict[str, float], step: int) 
     client.log_batch(tracking["run_id"], metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
 
 
-def run(stage_factory, stage_config: Any, trainer: TrainerConfig, datasets: dict, checkpoint_config: dict, tracking: dict | None):
+def run(stage_factory, stage_config: Any, trainer: TrainerConfig, datasets: dict, checkpoint_config: dict, tracking: dict | None,
+        callbacks: list | None = None):
     """Driver side: a TorchTrainer over `train_loop_per_worker`; returns the Ray Train result.
     Rerunning with the same `trainer.run_name` and storage resumes from the last checkpoint."""
     from dataclasses import asdict
@@ -82,7 +84,7 @@ def run(stage_factory, stage_config: Any, trainer: TrainerConfig, datasets: dict
         scaling_config=ScalingConfig(num_workers=resources.num_workers, use_gpu=resources.use_gpu,
                                      resources_per_worker={"CPU": resources.cpus_per_worker}),
         run_config=RunConfig(name=trainer.run_name, storage_path=storage.resolve(trainer.storage or home_path("checkpoints")),
-                             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2)),
+                             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2), callbacks=callbacks or []),
         datasets=datasets,
         dataset_config=DataConfig(datasets_to_split=["train"]),
     ).fit()
@@ -129,9 +131,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     val = ray.train.get_dataset_shard("val")
     device = ray.train.torch.get_device()
     started, t0 = step, time.perf_counter()
+    cached: dict | None = None  # the worker's shard, once read, when cache_shard is on
+    shuffle = torch.Generator().manual_seed(tc.seed + rank)
     while step < tc.steps:
-        epoch_start = step
-        for batch in train.iter_torch_batches(batch_size=tc.batch_size, drop_last=True, device=device):
+        epoch_start, seen = step, []
+        if cached is None:
+            batches = train.iter_torch_batches(batch_size=tc.batch_size, drop_last=True, device=device)
+        else:
+            order = torch.randperm(len(next(iter(cached.values()))), generator=shuffle)
+            batches = ({k: v[idx] for k, v in cached.items()} for idx in order.split(tc.batch_size) if len(idx) == tc.batch_size)
+        for batch in batches:
+            if tc.cache_shard and cached is None:
+                seen.append(batch)
             model.train()
             loss, terms = stage.loss(model, batch)
             opt.zero_grad(set_to_none=True)
@@ -163,3 +174,5 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 break
         if step == epoch_start:  # an epoch without one full batch would loop forever
             raise RuntimeError(f"worker {rank}: its data shard has fewer than batch_size={tc.batch_size} windows")
+        if seen and step < tc.steps:  # a whole epoch was read: serve the next ones from memory
+            cached = {k: torch.cat([b[k] for b in seen]) for k in seen[0]}

@@ -58,7 +58,7 @@ def debug_overrides(cfg):
                    motion_tokenizer=replace(cfg.motion_tokenizer, model=model))
 
 
-def train_stage(cfg: TrainConfig, parent_run_id: str | None = None) -> dict[str, Any]:
+def train_stage(cfg: TrainConfig, parent_run_id: str | None = None, callbacks: list | None = None) -> dict[str, Any]:
     import mlflow
 
     from unimo.models.motion_tokenizer_stage import make_stage, with_stats
@@ -91,6 +91,7 @@ def train_stage(cfg: TrainConfig, parent_run_id: str | None = None) -> dict[str,
             checkpoint_config={"stage": cfg.stage, "stage_config": config_lib.to_dict(stage_cfg),
                                "train_config": config_lib.to_dict(cfg)},
             tracking={"uri": tracking.tracking_uri(), "run_id": run.info.run_id},
+            callbacks=callbacks,
         )
         checkpoint = result.checkpoint
         with checkpoint.as_directory() as folder:
@@ -101,7 +102,8 @@ def train_stage(cfg: TrainConfig, parent_run_id: str | None = None) -> dict[str,
             tracking.log_bytes(sample, "samples/ground_truth_vs_reconstruction.mp4")
         metrics = result.metrics or {}
         val = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("val/")}
-        return {"step": metrics.get("step"), "checkpoint": checkpoint.path, "val": val, "mlflow": tracking.run_url(run)}
+        return {"step": metrics.get("step"), "checkpoint": checkpoint.path, "val": val, "mlflow": tracking.run_url(run),
+                "run_id": run.info.run_id}
 
 
 def _sample_video(checkpoint_file: str, dataset) -> bytes | None:
