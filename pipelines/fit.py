@@ -9,10 +9,19 @@ fits per-frame pose and translation and one shape per window, minimising
   + shape prior (betas near the mean)
   + temporal smoothness (joint accelerations and pose velocities)
 
-on the joints-only kinematics (no mesh: this is what makes it fast). Monocular 2D leaves
-the body's facing ambiguous, so every window starts from several headings at once (a
-batch of hypotheses) and keeps the one that explains the keypoints best. The camera
-translation starts from the 2D scale of the torso.
+on the joints-only kinematics (no mesh: this is what makes it fast). Monocular 2D is
+ambiguous and the loss has many local minima, so the search runs on a batch of hypotheses
+per window, in three stages of Adam on 6D rotations:
+
+  1. warm-up: the root and translation of several initial headings (upright, facing the
+     camera, turned) fit the torso keypoints, with the body in the prior's mean pose; the
+     best `keep_headings` go on;
+  2. exploration: each kept heading restarts its body from every mode (component mean) of
+     the GMM pose prior, since gradient descent rarely flips a limb from one depth reading
+     to the other; after a short full fit the best `keep_hypotheses` go on;
+  3. refinement of those, keeping the lowest-loss one per window.
+
+The camera translation starts from the 2D scale of the torso.
 """
 
 from __future__ import annotations
@@ -33,6 +42,9 @@ from unimo.platform.rotations import (
 from unimo.platform.smpl_skeleton import JOINT, NUM_JOINTS, PARENTS
 
 _TORSO = (JOINT["pelvis"], JOINT["neck"])
+# Joints placed by the root alone, whatever the limbs do: the warm-up fits only these.
+_TORSO_JOINTS = [JOINT[n] for n in ("pelvis", "left_hip", "right_hip", "spine1", "spine2", "spine3", "neck",
+                                    "left_collar", "right_collar", "left_shoulder", "right_shoulder")]
 _BENDS_FORWARD_ONLY = {  # joint: (axis, sign of allowed bend)
     JOINT["left_knee"]: (0, 1.0), JOINT["right_knee"]: (0, 1.0),
     JOINT["left_elbow"]: (1, -1.0), JOINT["right_elbow"]: (1, 1.0),
@@ -41,16 +53,19 @@ _BENDS_FORWARD_ONLY = {  # joint: (axis, sign of allowed bend)
 
 @dataclass
 class FitConfig:
-    iterations: int = option(400, help="Adam steps (the first quarter fits only root and translation)")
+    iterations: int = option(400, help="Adam steps: a quarter root-only warm-up, a quarter exploring poses, the rest refining")
     lr: float = option(0.05, help="Adam learning rate")
-    headings: int = option(4, help="initial facing directions tried per window")
+    headings: int = option(4, help="initial facing directions tried per window (root-only warm-up)")
     robust_sigma_px: float = option(40.0, help="Geman-McClure scale of the 2D residual, pixels")
     pose_prior: float = option(1.0, help="weight of the simple pose prior (small angles, no backward knees)")
-    shape_prior: float = option(5.0, help="weight of the shape prior")
+    shape_prior: float = option(0.5, help="weight of the shape prior (too strong, and proportions and depths go wrong)")
     smooth_joints: float = option(2e3, help="weight of joint acceleration (m/frame^2)^2")
     smooth_pose: float = option(1.0, help="weight of pose velocity")
     converged_px: float = option(6.0, help="a window converged when its mean residual is below this")
     gmm_prior: float = option(0.1, help="weight of the GMM pose prior (pose_prior.py); 0 disables it")
+    keep_headings: int = option(2, help="headings kept after the root-only warm-up")
+    pose_inits: bool = option(True, help="start every kept heading from each mode of the GMM pose prior")
+    keep_hypotheses: int = option(3, help="hypotheses per window kept after the pose-mode exploration and refined")
 
 
 @dataclass
@@ -92,6 +107,60 @@ def initial_translation(kp: torch.Tensor, vis: torch.Tensor, K: torch.Tensor, re
     return torch.stack([x, y, z], dim=-1)
 
 
+class _Objective:
+    """The loss of N hypotheses, one value each; hypothesis n fits window `win[n]`."""
+
+    def __init__(self, kp, vis, K, kinematics, cfg: FitConfig, gmm):
+        self.kp, self.vis, self.K, self.kin, self.cfg, self.gmm = kp, vis, K, kinematics, cfg, gmm
+        self.torso = torch.zeros(NUM_JOINTS)
+        self.torso[_TORSO_JOINTS] = 1.0
+
+    def __call__(self, win, params, full: bool = True):
+        root6d, body6d, trans, betas = params
+        cfg = self.cfg
+        N, T = root6d.shape[:2]
+        mats = torch.cat([rotation_6d_to_matrix(root6d)[:, :, None], rotation_6d_to_matrix(body6d)], dim=2)
+        aa = matrix_to_axis_angle(mats)  # (N, T, 24, 3)
+        joints = self.kin(aa.reshape(N * T, -1), betas.repeat_interleave(T, 0), trans.reshape(-1, 3))
+        joints = joints.reshape(N, T, NUM_JOINTS, 3)
+        uv = _project(joints, self.K[win])
+        res_sq = ((uv - self.kp[win]) ** 2).sum(-1)
+        vis = self.vis[win] if full else self.vis[win] * self.torso
+        loss = (_gmof(res_sq, cfg.robust_sigma_px) * vis).sum((1, 2)) / vis.sum((1, 2)).clamp(min=1)
+        if full:
+            body = aa[:, :, 1:]
+            bend = sum(torch.relu(-sign * body[:, :, j - 1, axis]) ** 2 for j, (axis, sign) in _BENDS_FORWARD_ONLY.items())
+            loss = loss + cfg.pose_prior * ((body**2).sum(-1).mean((1, 2)) * 0.01 + bend.mean(1))
+            if self.gmm is not None:
+                loss = loss + cfg.gmm_prior * self.gmm(body.reshape(N, T, -1)).mean(1)
+            loss = loss + cfg.shape_prior * (betas**2).mean(-1)
+            if T > 2:
+                acc = joints[:, 2:] - 2 * joints[:, 1:-1] + joints[:, :-2]
+                loss = loss + cfg.smooth_joints * (acc**2).sum(-1).mean((1, 2))
+                loss = loss + cfg.smooth_pose * ((mats[:, 1:] - mats[:, :-1]) ** 2).sum((-1, -2)).mean((1, 2))
+        return loss, joints, uv, aa
+
+
+def _adam(objective, win, params, train, steps: int, lr: float, full: bool = True) -> None:
+    opt = torch.optim.Adam(train, lr=lr)
+    for _ in range(steps):
+        loss, *_ = objective(win, params, full)
+        opt.zero_grad()
+        loss.sum().backward()
+        opt.step()
+
+
+def _keep_best(loss: torch.Tensor, windows: int, k: int) -> torch.Tensor:
+    """Indices of the k lowest-loss hypotheses of every window (each has the same number, contiguous)."""
+    per = loss.reshape(windows, -1)
+    k = min(k, per.shape[1])
+    return (per.topk(k, dim=1, largest=False).indices + torch.arange(windows)[:, None] * per.shape[1]).reshape(-1)
+
+
+def _select(params, idx):
+    return tuple(p.detach()[idx].clone().requires_grad_(True) for p in params)
+
+
 def fit_windows(
     keypoints2d: np.ndarray,
     visibility: np.ndarray,
@@ -104,74 +173,64 @@ def fit_windows(
     vis = torch.as_tensor(visibility, dtype=torch.float32)
     Kt = torch.as_tensor(K, dtype=torch.float32)
     B, T = kp.shape[:2]
-    H = cfg.headings
-    # Hypotheses: each window repeated H times with a different initial heading.
-    kp_h, vis_h, K_h = kp.repeat_interleave(H, 0), vis.repeat_interleave(H, 0), Kt.repeat_interleave(H, 0)
-    nb = kinematics.num_betas
-    betas = torch.zeros(B * H, nb, requires_grad=True)
-
-    # Upright in the camera frame (SMPL's y up -> image up, facing the camera), then turned.
-    upright = axis_angle_to_matrix(torch.tensor([math.pi, 0.0, 0.0]))
-    yaw = torch.arange(H, dtype=torch.float32).repeat(B) * (2 * math.pi / H)
-    turn = axis_angle_to_matrix(torch.stack([torch.zeros_like(yaw), yaw, torch.zeros_like(yaw)], -1))
-    root0 = (upright @ turn)[:, None].expand(B * H, T, 3, 3)
-    root6d = matrix_to_rotation_6d(root0).clone().requires_grad_(True)
-    body6d = matrix_to_rotation_6d(torch.eye(3).expand(B * H, T, NUM_JOINTS - 1, 3, 3)).clone().requires_grad_(True)
-    with torch.no_grad():
-        rest = kinematics.rest_joints(torch.zeros(B * H, nb))
-        root_pos = initial_translation(kp_h, vis_h, K_h, rest)
-    trans = (root_pos - rest[:, None, 0]).clone().requires_grad_(True)
-
-    def pose_matrices():
-        return torch.cat([rotation_6d_to_matrix(root6d)[:, :, None], rotation_6d_to_matrix(body6d)], dim=2)
-
-    def objective(full: bool):
-        mats = pose_matrices()  # (BH, T, 24, 3, 3)
-        aa = matrix_to_axis_angle(mats)  # (BH, T, 24, 3)
-        joints = kinematics(aa.reshape(B * H * T, -1), betas.repeat_interleave(T, 0), trans.reshape(-1, 3))
-        joints = joints.reshape(B * H, T, NUM_JOINTS, 3)
-        uv = _project(joints, K_h)
-        res_sq = ((uv - kp_h) ** 2).sum(-1)
-        data = (_gmof(res_sq, cfg.robust_sigma_px) * vis_h).sum((1, 2)) / vis_h.sum((1, 2)).clamp(min=1)
-        loss = data
-        if full:
-            body = aa[:, :, 1:]
-            bend = sum(torch.relu(-sign * body[:, :, j - 1, axis]) ** 2 for j, (axis, sign) in _BENDS_FORWARD_ONLY.items())
-            loss = loss + cfg.pose_prior * ((body**2).sum(-1).mean((1, 2)) * 0.01 + bend.mean(1))
-            if cfg.gmm_prior > 0:
-                loss = loss + cfg.gmm_prior * gmm(body.reshape(B * H, T, -1)).mean(1)
-            loss = loss + cfg.shape_prior * (betas**2).mean(-1)
-            if T > 2:
-                acc = joints[:, 2:] - 2 * joints[:, 1:-1] + joints[:, :-2]
-                loss = loss + cfg.smooth_joints * (acc**2).sum(-1).mean((1, 2))
-                loss = loss + cfg.smooth_pose * ((mats[:, 1:] - mats[:, :-1]) ** 2).sum((-1, -2)).mean((1, 2))
-        return loss, joints, uv, aa
-
-    if cfg.gmm_prior > 0:
+    gmm = None
+    if cfg.gmm_prior > 0 or cfg.pose_inits:
         from unimo.pipelines.pose_prior import load_gmm_prior
 
         gmm = load_gmm_prior()
+    objective = _Objective(kp, vis, Kt, kinematics, cfg, gmm if cfg.gmm_prior > 0 else None)
+    nb = kinematics.num_betas
+    J = NUM_JOINTS - 1
+
+    # 1. Headings: each window repeated H times, upright in the camera frame (SMPL's y up ->
+    # image up, facing the camera), then turned; only root and translation fit the torso.
+    H = cfg.headings
+    win = torch.arange(B).repeat_interleave(H)
+    upright = axis_angle_to_matrix(torch.tensor([math.pi, 0.0, 0.0]))
+    yaw = torch.arange(H, dtype=torch.float32).repeat(B) * (2 * math.pi / H)
+    turn = axis_angle_to_matrix(torch.stack([torch.zeros_like(yaw), yaw, torch.zeros_like(yaw)], -1))
+    root6d = matrix_to_rotation_6d(upright @ turn)[:, None].expand(B * H, T, 6)
+    mean_pose = gmm.means.mean(0).reshape(J, 3) if gmm is not None else torch.zeros(J, 3)
+    body6d = matrix_to_rotation_6d(axis_angle_to_matrix(mean_pose)).expand(B * H, T, J, 6)
+    betas = torch.zeros(B * H, nb)
+    with torch.no_grad():
+        rest = kinematics.rest_joints(betas)
+        trans = initial_translation(kp[win], vis[win], Kt[win], rest) - rest[:, None, 0]
+    params = _select((root6d, body6d, trans, betas), slice(None))
     warmup = max(cfg.iterations // 4, 1)
-    opt = torch.optim.Adam([root6d, trans], lr=cfg.lr)
-    for step in range(cfg.iterations):
-        if step == warmup:
-            opt = torch.optim.Adam([root6d, body6d, trans, betas], lr=cfg.lr)
-        loss, *_ = objective(full=step >= warmup)
-        opt.zero_grad()
-        loss.sum().backward()
-        opt.step()
+    _adam(objective, win, params, [params[0], params[2]], warmup, cfg.lr, full=False)
+    with torch.no_grad():
+        keep = _keep_best(objective(win, params, full=False)[0], B, cfg.keep_headings)
+    params, win = _select(params, keep), win[keep]
+
+    # 2. Body poses: the limbs' depth is ambiguous in 2D and gradient descent rarely crosses
+    # from one reading to the other, so every kept heading starts from each mode of the pose
+    # prior; after a short fit only the best few go on.
+    explore = max(cfg.iterations // 4, 1) if cfg.pose_inits else 0
+    if explore:
+        C = gmm.means.shape[0]
+        modes = matrix_to_rotation_6d(axis_angle_to_matrix(gmm.means.reshape(C, J, 3)))
+        root6d, body6d, trans, betas = (p.detach().repeat_interleave(C, 0) for p in params)
+        body6d = modes.repeat(len(win), 1, 1)[:, None].expand(-1, T, J, 6)
+        params, win = _select((root6d, body6d, trans, betas), slice(None)), win.repeat_interleave(C)
+        _adam(objective, win, params, list(params), explore, cfg.lr)
+        with torch.no_grad():
+            keep = _keep_best(objective(win, params)[0], B, cfg.keep_hypotheses)
+        params, win = _select(params, keep), win[keep]
+
+    # 3. Refine the survivors and keep each window's best.
+    _adam(objective, win, params, list(params), max(cfg.iterations - warmup - explore, 1), cfg.lr)
 
     with torch.no_grad():
-        loss, joints, uv, aa = objective(full=True)
-        best = loss.reshape(B, H).argmin(1) + torch.arange(B) * H
-        err = (uv - kp_h).norm(dim=-1)
-        residual = (err * (vis_h > 0)).sum(-1) / (vis_h > 0).sum(-1).clamp(min=1)
-        residual = residual[best]
-        mean_res = (residual * (vis[..., 0] >= 0)).mean(1)
+        loss, joints, uv, aa = objective(win, params)
+        best = _keep_best(loss, B, 1)
+        err = (uv - kp[win]).norm(dim=-1)
+        seen = vis[win] > 0
+        residual = ((err * seen).sum(-1) / seen.sum(-1).clamp(min=1))[best]
         return FitResult(
             poses=aa[best].reshape(B, T, -1).numpy(),
-            trans=trans[best].detach().numpy(),
-            betas=betas[best].detach().numpy(),
+            trans=params[2][best].detach().numpy(),
+            betas=params[3][best].detach().numpy(),
             residual_px=residual.numpy(),
-            converged=(mean_res < cfg.converged_px).numpy(),
+            converged=(residual.mean(1) < cfg.converged_px).numpy(),
         )
