@@ -78,9 +78,11 @@ class DetectorStage:
 def add_detector_stage(ds, cfg):
     import ray
 
+    cpus = int(ray.cluster_resources().get("CPU", 1))
     return ds.map(
         DetectorStage,
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, int(ray.cluster_resources().get("CPU", 1)))),
-        num_cpus=1,
+        # half a CPU each, and at most half the machine: decoding and fitting need room too
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus // 2)),
+        num_cpus=0.5,
         runtime_env=MEDIAPIPE_RUNTIME_ENV,
     )

@@ -331,15 +331,17 @@ def run_preprocess(cfg: PreprocessConfig) -> Summary:
     if todo:
         ray_session.connect()
         ds = ray.data.from_items(todo, override_num_blocks=len(todo))
-        ds = ds.flat_map(decode_stage, fn_kwargs={"cfg": cfg, "staging": staging})
+        # Fractional CPUs: stages that each hold a whole core can starve one another on small
+        # machines (Ray Data then waits forever); each worker still runs one thread.
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        ds = ds.flat_map(decode_stage, fn_kwargs={"cfg": cfg, "staging": staging}, num_cpus=0.5)
         if cfg.keypoints == "mediapipe" or (cfg.keypoints == "auto" and any(sidecar_label_path(r["source"]) is None for r in todo)):
             from unimo.pipelines.keypoints import add_detector_stage
 
             ds = add_detector_stage(ds, cfg)
         ds = ds.map_batches(
             FitStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging}, batch_size=cfg.fit_batch,
-            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, int(ray.cluster_resources().get("CPU", 1)))),
-            num_cpus=1,
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus), num_cpus=0.5,
         )
         fs, path = storage.pyarrow_filesystem(storage.join(staging, shards.CLIPS))
         ds.write_parquet(path, filesystem=fs)

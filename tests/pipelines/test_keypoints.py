@@ -34,7 +34,11 @@ def test_mediapipe_finds_the_person_and_the_fit_follows(ray_local, demo_video, t
         if "pip" in str(e).lower() or "runtime_env" in str(e).lower():
             pytest.skip(f"the detector's runtime_env could not be built here: {str(e)[:200]}")
         raise
-    assert summary.inputs_failed == 0 and summary.clips_ok >= 3  # 230 frames at 30 fps -> 76 at 10 fps
+    # 230 frames at 30 fps -> 76 at 10 fps: 4 windows of 16; a window where the jumper is
+    # barely seen may be refused ("no person found"), never the input as a whole
+    assert summary.clips_ok >= 3
+    errors = pads.dataset(str(tmp_path / "out" / shards.ERRORS), format="parquet").to_table().to_pylist() if summary.inputs_failed else []
+    assert all(e["stage"] == "keypoints" and "no person found" in e["message"] for e in errors)
     rows = pads.dataset(str(tmp_path / "out" / shards.CLIPS), format="parquet").to_table().to_pylist()
     for row in rows:
         assert row["keypoint_source"].startswith("mediapipe")
