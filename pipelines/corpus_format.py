@@ -13,7 +13,6 @@ layout; `labels/` is optional for inputs that only have videos.
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -94,11 +93,11 @@ class CorpusManifest:
     format_version: int = FORMAT_VERSION
 
     def write(self, root: str) -> None:
-        storage.write_text(storage.join(root, MANIFEST), json.dumps(asdict(self), indent=1, sort_keys=True))
+        storage.write_json(storage.join(root, MANIFEST), asdict(self))
 
     @classmethod
     def read(cls, root: str) -> "CorpusManifest":
-        data = json.loads(storage.read_text(storage.join(root, MANIFEST)))
+        data = storage.read_json(storage.join(root, MANIFEST))
         if data.get("format_version") != FORMAT_VERSION:
             raise LabelError(f"corpus '{root}' has format version {data.get('format_version')}, expected {FORMAT_VERSION}")
         return cls(**data)

@@ -14,7 +14,6 @@ never wrote theirs, so a killed run leaves no duplicates behind.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -42,7 +41,7 @@ class PreprocessConfig:
     fit: FitConfig = field(default_factory=FitConfig)
     keypoints: str = option("auto", help="'labels' (sidecar only), 'mediapipe', or 'auto' (labels when present, else mediapipe)")
     min_visible: float = option(0.3, help="a window needs this mean keypoint visibility, else 'no person found'")
-    fit_batch: int = option(8, help="windows fitted together")
+    fit_batch: int = option(4, help="windows fitted together (one fit actor's batch)")
     body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl")
     limit: int = option(0, help="process at most this many inputs (0: all)")
 
@@ -181,7 +180,7 @@ class FitStage:
 
 
 def _ledgers(output: str) -> list[dict]:
-    return [json.loads(storage.read_text(p)) for p in storage.glob(storage.join(output, shards.LEDGER, "*.json"))]
+    return [storage.read_json(p) for p in storage.glob(storage.join(output, shards.LEDGER, "*.json"))]
 
 
 def _input_key(row: dict) -> tuple:
@@ -269,7 +268,7 @@ def commit(output: str, staging: str, run: str, inputs: list[dict], config_hash:
     error_rows = len(error_rows)
     ledger = {"run": run, "inputs": [list(_input_key(r)) for r in inputs], "clips": clip_rows, "frames": frames,
               "errors": error_rows, "feature_sums": sums, "config_hash": config_hash}
-    storage.write_text(storage.join(output, shards.LEDGER, f"{run}.json"), json.dumps(ledger))
+    storage.write_json(storage.join(output, shards.LEDGER, f"{run}.json"), ledger)
     storage.remove(staging, recursive=True)
 
     ledgers = _ledgers(output)
@@ -341,7 +340,8 @@ def run_preprocess(cfg: PreprocessConfig) -> Summary:
             ds = add_detector_stage(ds, cfg)
         ds = ds.map_batches(
             FitStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging}, batch_size=cfg.fit_batch,
-            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus), num_cpus=0.5,
+            # start them all at once (a late actor imports torch while the others wait)
+            compute=ray.data.ActorPoolStrategy(min_size=min(cpus, len(todo)), max_size=cpus), num_cpus=0.5,
         )
         fs, path = storage.pyarrow_filesystem(storage.join(staging, shards.CLIPS))
         ds.write_parquet(path, filesystem=fs)

@@ -17,13 +17,13 @@ pyarrow, pandas and DuckDB read the shards without unimo.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
 from unimo.platform import storage
+from unimo.platform.errors import UnimoError
 
 SCHEMA_VERSION = 1
 CLIPS, ERRORS, LEDGER, STAGING = "clips", "errors", "_ledger", "_staging"
@@ -90,11 +90,11 @@ class Manifest:
     schema_version: int = SCHEMA_VERSION
 
     def write(self, root: str) -> None:
-        storage.write_text(storage.join(root, MANIFEST), json.dumps(asdict(self), indent=1, sort_keys=True))
+        storage.write_json(storage.join(root, MANIFEST), asdict(self))
 
     @classmethod
     def read(cls, root: str) -> "Manifest":
-        data = json.loads(storage.read_text(storage.join(root, MANIFEST)))
+        data = storage.read_json(storage.join(root, MANIFEST))
         if data.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"'{root}' has shard schema {data.get('schema_version')}, this code reads {SCHEMA_VERSION}")
+            raise UnimoError(f"'{root}' has shard schema {data.get('schema_version')}, this code reads {SCHEMA_VERSION}")
         return cls(**data)

@@ -127,6 +127,21 @@ def write_text(path: str, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def write_json(path: str, obj) -> None:
+    import json
+
+    write_text(path, json.dumps(obj, indent=1, sort_keys=True))
+
+
+def read_json(path: str):
+    import json
+
+    try:
+        return json.loads(read_text(path))
+    except ValueError as e:
+        raise StorageError(f"cannot read '{path}': not valid JSON ({e})") from None
+
+
 def makedirs(path: str) -> None:
     fs, p = filesystem(path)
     try:
