@@ -28,6 +28,11 @@ def connect(num_cpus: int | None = None, address: str | None = None, **init_kwar
 
     if ray.is_initialized():
         return ray.get_runtime_context()
+    # Workers must agree on UNIMO_HOME even where their working directory differs (Tune
+    # runs each trial in a folder of its own): pin it, absolute, before Ray copies the env.
+    from unimo.platform.home import ENV_VAR, unimo_home
+
+    os.environ[ENV_VAR] = unimo_home()
     address = address or os.environ.get("RAY_ADDRESS") or None
     kwargs = dict(
         log_to_driver=True,
