@@ -7,7 +7,6 @@ with both, so any clip can be rebuilt alone and a rerun skips the clips already 
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 
@@ -18,7 +17,6 @@ from unimo.pipelines.motion import Motion
 from unimo.platform import storage
 from unimo.platform.config import option
 
-log = logging.getLogger(__name__)
 
 IMPORT_EXTENSIONS = {"amass": (".npz",), "bvh": (".bvh",)}
 

@@ -39,7 +39,7 @@ from unimo.platform.rotations import (
     matrix_to_rotation_6d,
     rotation_6d_to_matrix,
 )
-from unimo.platform.smpl_skeleton import JOINT, NUM_JOINTS, PARENTS
+from unimo.platform.smpl_skeleton import JOINT, NUM_JOINTS
 
 _TORSO = (JOINT["pelvis"], JOINT["neck"])
 # Joints placed by the root alone, whatever the limbs do: the warm-up fits only these.

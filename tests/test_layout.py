@@ -2,7 +2,6 @@
 `platform` never shadowed."""
 
 import subprocess
-import sys
 import zipfile
 
 import pytest

@@ -66,7 +66,7 @@ def test_same_seed_and_clip_id_give_the_same_clip(corpus, small, tmp_path):
     b = corpus_format.read_label(corpus_format.label_path(out, cid))
     for k in corpus_format.LABEL_KEYS:
         np.testing.assert_array_equal(a[k], b[k])
-    other = make_clip(CorpusConfig(clips=2, frames=20, size=64, seed=6), str(tmp_path / "other"), 1, [])
+    make_clip(CorpusConfig(clips=2, frames=20, size=64, seed=6), str(tmp_path / "other"), 1, [])
     c = corpus_format.read_label(corpus_format.label_path(str(tmp_path / "other"), cid))
     assert not np.array_equal(a["poses"], c["poses"])
     assert again["info"] == make_clip(small, str(tmp_path / "third"), 1, [])["info"]

@@ -10,7 +10,6 @@ from scipy.spatial.transform import Rotation
 from unimo.pipelines import procedural
 from unimo.pipelines.motion import Motion
 from unimo.platform import body_model
-from unimo.platform.smpl_skeleton import FEET
 
 
 @pytest.fixture(scope="module")
