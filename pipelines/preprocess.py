@@ -200,14 +200,15 @@ def prepare_resume(output: str) -> set[tuple]:
     return {tuple(k) for lg in ledgers for k in lg["inputs"]}
 
 
-def _feature_sums(clip_files: list[str]) -> dict:
+def _tally(clip_files: list[str]) -> tuple[int, int, dict]:
+    """One read of the run's shards: (windows, frames, sums of the motion features)."""
     import torch
 
     from unimo.models.motion_features import FEATURE_DIM, to_features
 
     total = np.zeros(FEATURE_DIM)
     total_sq = np.zeros(FEATURE_DIM)
-    count = 0
+    windows = frames = 0
     for path in clip_files:
         fs, p = storage.pyarrow_filesystem(path)
         for row in pq.read_table(p, filesystem=fs, columns=["num_frames", "poses", "trans", "betas"]).to_pylist():
@@ -215,8 +216,9 @@ def _feature_sums(clip_files: list[str]) -> dict:
                                 torch.from_numpy(shards.array(row, "betas"))).double().numpy()
             total += feats.sum(0)
             total_sq += (feats**2).sum(0)
-            count += len(feats)
-    return {"sum": total.tolist(), "sum_sq": total_sq.tolist(), "count": count}
+            windows += 1
+            frames += len(feats)
+    return windows, frames, {"sum": total.tolist(), "sum_sq": total_sq.tolist(), "count": frames}
 
 
 def _one_row_per_input(tables: list[pa.Table]) -> list[dict]:
@@ -242,20 +244,9 @@ def commit(output: str, staging: str, run: str, inputs: list[dict], config_hash:
     from unimo.platform import tracking
 
     staged = storage.glob(storage.join(staging, shards.CLIPS, "*.parquet"))
-    frames = 0
+    clip_rows, frames, sums = _tally(staged)
     for path in staged:
-        fs, p = storage.pyarrow_filesystem(path)
-        frames += sum(pq.read_table(p, filesystem=fs, columns=["num_frames"]).column(0).to_pylist())
-    sums = _feature_sums(staged)
-    moved = []
-    for path in staged:
-        target = storage.join(output, shards.CLIPS, f"{run}--{path.rsplit('/', 1)[-1]}")
-        storage.move(path, target)
-        moved.append(target)
-    clip_rows = 0
-    for path in moved:
-        fs, p = storage.pyarrow_filesystem(path)
-        clip_rows += pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows
+        storage.move(path, storage.join(output, shards.CLIPS, f"{run}--{path.rsplit('/', 1)[-1]}"))
     errors = []
     for path in storage.glob(storage.join(staging, shards.ERRORS, "*.parquet")):
         fs, p = storage.pyarrow_filesystem(path)
