@@ -65,7 +65,7 @@ class MediaPipeDetector:
 class DetectorStage:
     """Ray Data actor: detects keypoints for windows that have none."""
 
-    def __init__(self, detector_name: str = "mediapipe"):
+    def __init__(self):
         self.detector = MediaPipeDetector()
 
     def __call__(self, row: dict) -> dict:
@@ -75,7 +75,7 @@ class DetectorStage:
         return row
 
 
-def add_detector_stage(ds, cfg):
+def add_detector_stage(ds):
     import ray
 
     cpus = int(ray.cluster_resources().get("CPU", 1))

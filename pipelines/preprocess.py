@@ -328,7 +328,7 @@ def run_preprocess(cfg: PreprocessConfig) -> Summary:
         if cfg.keypoints == "mediapipe" or (cfg.keypoints == "auto" and any(sidecar_label_path(r["source"]) is None for r in todo)):
             from unimo.pipelines.keypoints import add_detector_stage
 
-            ds = add_detector_stage(ds, cfg)
+            ds = add_detector_stage(ds)
         ds = ds.map_batches(
             FitStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging}, batch_size=cfg.fit_batch,
             # start them all at once (a late actor imports torch while the others wait)
