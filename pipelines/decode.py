@@ -4,7 +4,9 @@ One input video becomes several windows (one row each, never one row per frame):
 are resampled to the target fps by picking the nearest source frame, scaled so the short
 side is `size` (swscale, inside PyAV) and centre-cropped square. Only the frames kept are
 converted to RGB, so downsampling a 60 fps video costs about half the conversions, and
-scaling happens in the same swscale pass as the colour conversion.
+scaling happens in the same swscale pass as the colour conversion. One VideoReformatter
+serves a whole video: `frame.to_ndarray(width=...)` builds a new swscale context for every
+frame, which costs more than decoding it (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import av
 import numpy as np
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from unimo.pipelines.video_io import VideoError
 from unimo.platform import storage
@@ -86,13 +89,15 @@ def decode_resampled(data: bytes, name: str, cfg: DecodeConfig) -> tuple[np.ndar
             sw, sh = max(cfg.size, round(w * scale)), max(cfg.size, round(h * scale))
             crop = Crop(scale=sw / w, offset_x=(sw - cfg.size) // 2, offset_y=(sh - cfg.size) // 2)
             frames, index = [], []
+            reformatter = VideoReformatter()
             next_t = 0.0  # time of the next output frame, in source frames
             step = src_fps / cfg.fps
             for i, frame in enumerate(container.decode(stream)):
                 while i + 0.5 > next_t:  # this source frame is the nearest to the next output time
                     # AREA: the right filter for shrinking (it averages, no aliasing) and
                     # swscale's cheapest one that does so
-                    rgb = frame.to_ndarray(width=sw, height=sh, format="rgb24", interpolation="AREA")
+                    rgb = reformatter.reformat(frame, width=sw, height=sh, format="rgb24",
+                                               interpolation=Interpolation.AREA).to_ndarray()
                     frames.append(rgb[crop.offset_y : crop.offset_y + cfg.size, crop.offset_x : crop.offset_x + cfg.size])
                     index.append(i)
                     next_t += step
