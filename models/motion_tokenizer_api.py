@@ -2,13 +2,19 @@
 
     tok = MotionTokenizerInference.load("path/to/checkpoint")      # folder or state.pt
     tok = MotionTokenizerInference.load("runs:/<mlflow run id>")     # or an MLflow run id
-    codes = tok.encode(poses, trans, betas)                          # (B, T, 72), (B, T, 3), (B, 10)
-    poses, trans, betas = tok.decode(codes, frames=T, start=trans[:, 0])
+    tokens = tok.encode(poses, trans, betas)                         # (B, T, 72), (B, T, 3), (B, 10)
+    tokens.codes                                                     # (B, L * s) codebook indices
+    poses, trans, betas = tok.decode(tokens)
+
+Tokens carry the motion in each window's own start frame; where it starts and which way it
+faces travel beside them (`MotionTokens.start`, `.yaw`), as the start of a text is not part
+of its words. Without them, `decode` places the motion at the origin facing +z.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 
@@ -27,6 +33,14 @@ def _from_mlflow(run_id: str) -> str:
         return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="checkpoint/state.pt")
     except Exception as e:  # noqa: BLE001
         raise ckpt_lib.CheckpointError(f"MLflow run '{run_id}' has no checkpoint/state.pt ({type(e).__name__})") from None
+
+
+@dataclass
+class MotionTokens:
+    codes: torch.Tensor  # (B, L * s) codebook indices
+    frames: int  # T, the frames the codes decode to
+    start: torch.Tensor | None = None  # (B, 3) root translation of the first frame
+    yaw: torch.Tensor | None = None  # (B,) heading of the first frame, radians about +y
 
 
 class MotionTokenizerInference:
@@ -56,12 +70,13 @@ class MotionTokenizerInference:
         return self.model.cfg
 
     @torch.no_grad()
-    def encode(self, poses: torch.Tensor, trans: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
-        """(B, T, 72), (B, T, 3), (B, 10) -> codes (B, L * s)."""
-        trans = trans - trans[:, :1]
-        return self.model.encode(mf.to_features(poses.float(), trans.float(), betas.float())).codes
+    def encode(self, poses: torch.Tensor, trans: torch.Tensor, betas: torch.Tensor) -> MotionTokens:
+        """(B, T, 72), (B, T, 3), (B, 10) -> tokens: codes (B, L * s) and their side information."""
+        poses, trans, betas = poses.float(), trans.float(), betas.float()
+        codes = self.model.encode(mf.to_features(poses, trans, betas)).codes
+        return MotionTokens(codes, poses.shape[1], start=trans[:, 0], yaw=mf.heading(poses))
 
     @torch.no_grad()
-    def decode(self, codes: torch.Tensor, frames: int, start: torch.Tensor | None = None):
-        """codes (B, L * s) -> poses (B, T, 72), trans (B, T, 3) from `start` (B, 3), betas (B, 10)."""
-        return mf.from_features(self.model.decode(codes, frames), start)
+    def decode(self, tokens: MotionTokens) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """tokens -> poses (B, T, 72), trans (B, T, 3), betas (B, 10)."""
+        return mf.from_features(self.model.decode(tokens.codes, tokens.frames), tokens.start, tokens.yaw)

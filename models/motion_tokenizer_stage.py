@@ -62,17 +62,19 @@ class MotionTokenizerStage:
         return MotionTokenizer(self.cfg.model, mean, std)
 
     def _targets(self, batch: dict):
+        """Features, and the window as given except that it starts at the origin: the tokens
+        carry velocity, the start position (like the start heading) is side information."""
         poses, trans, betas = batch["poses"].float(), batch["trans"].float(), batch["betas"].float()
-        trans = trans - trans[:, :1]  # the tokens carry velocity; the start is side information
-        return mf.to_features(poses, trans, betas), poses, trans, betas
+        trans = trans - trans[:, :1]
+        return mf.to_features(poses, trans, betas), poses, trans, betas, mf.heading(poses)
 
     def loss(self, model, batch: dict):
-        feats, poses, trans, betas = self._targets(batch)
+        feats, poses, trans, betas, yaw = self._targets(batch)
         recon, q = model(feats)
         raw = model.module if hasattr(model, "module") else model
         norm = lambda x: (x - raw.mean) / raw.std  # noqa: E731
         terms = {name: torch.nn.functional.smooth_l1_loss(norm(recon)[..., sl], norm(feats)[..., sl]) for name, sl in _GROUPS.items()}
-        p_hat, t_hat, b_hat = mf.from_features(recon)
+        p_hat, t_hat, b_hat = mf.from_features(recon, yaw=yaw)
         j_hat = joints_of(self.kinematics, p_hat, t_hat, b_hat)
         j = joints_of(self.kinematics, poses, trans, betas)
         terms["joints"] = (metrics.root_align(j_hat) - metrics.root_align(j)).norm(dim=-1).mean()
@@ -91,9 +93,9 @@ class MotionTokenizerStage:
         smpl = body_model.load_smpl(self.cfg.body_model)
         sums, frames, codes = {"mpjpe_mm": 0.0, "pa_mpjpe_mm": 0.0, "pve_mm": 0.0, "accel_err": 0.0}, 0, []
         for batch in batches:
-            feats, poses, trans, betas = self._targets(batch)
+            feats, poses, trans, betas, yaw = self._targets(batch)
             recon, q = model(feats)
-            p_hat, t_hat, b_hat = mf.from_features(recon)
+            p_hat, t_hat, b_hat = mf.from_features(recon, yaw=yaw)
             j_hat, j = joints_of(self.kinematics, p_hat, t_hat, b_hat), joints_of(self.kinematics, poses, trans, betas)
             n = poses.shape[0] * poses.shape[1]
             sums["mpjpe_mm"] += float(metrics.mpjpe(j_hat, j)) * n

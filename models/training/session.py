@@ -18,8 +18,9 @@ class TrainConfig:
     """The config of jobs/train.py."""
 
     stage: Literal["motion_tokenizer"] = option("motion_tokenizer", help="what to train")
-    data: str = option("", help="shards or corpus URL (default: generate a procedural corpus)")
-    corpus_clips: int = option(256, help="clips of the generated corpus, when data is empty")
+    data: str = option("", help="shards or corpus URL, or several comma-separated (default: generate a procedural corpus)")
+    corpus_clips: int = option(512, help="clips of the generated procedural corpus, when data is empty")
+    mocap_clips: int = option(384, help="clips cut from real mocap (bvhtools' training files) added to it; 0: none")
     window: int = option(64, help="frames per training window")
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     motion_tokenizer: MotionTokenizerStageConfig = field(default_factory=MotionTokenizerStageConfig)
@@ -27,21 +28,27 @@ class TrainConfig:
 
 
 def training_data(cfg) -> str:
-    """The data URL: as given, or a procedural corpus generated once under UNIMO_HOME."""
-    from unimo.models.training.motion_data import kind_of
+    """The data URLs (comma-separated): as given, or corpora generated once under UNIMO_HOME:
+    procedural motion, plus real mocap (the training files of bvhtools' BVH, fetched from
+    the package registry) unless mocap_clips=0 or debug."""
+    from unimo.models.training.motion_data import data_urls
     from unimo.pipelines.corpus import CorpusConfig, build_corpus
 
     if cfg.data:
-        url = storage.resolve(cfg.data)
-        kind_of(url)  # a wrong path fails here, in one line
-        return url
-    clips = 24 if cfg.debug else cfg.corpus_clips
-    frames = max(cfg.window, 128)
-    url = home_path("datasets", f"train_corpus_seed0_{clips}x{frames}")
-    if not storage.exists(storage.join(url, "corpus.json")):
-        # motion is what trains here: the videos are rendered small, just to keep the corpus whole
-        build_corpus(CorpusConfig(clips=clips, frames=frames, size=32, seed=0), url, progress=True)
-    return url
+        return ",".join(data_urls(cfg.data))  # a wrong path fails here, in one line
+    frames, clips = max(cfg.window, 128), 24 if cfg.debug else cfg.corpus_clips
+    # motion is what trains here: the videos are rendered small, just to keep each corpus whole
+    corpora = {f"train_corpus_seed0_{clips}x{frames}": CorpusConfig(clips=clips, frames=frames, size=32, seed=0)}
+    if cfg.mocap_clips and not cfg.debug:
+        corpora[f"mocap_bvhtools_train_{cfg.mocap_clips}x{frames}"] = CorpusConfig(
+            clips=cfg.mocap_clips, frames=frames, size=32, seed=0, source="bvhtools")
+    urls = []
+    for name, corpus in corpora.items():
+        url = home_path("datasets", name)
+        if not storage.exists(storage.join(url, "corpus.json")):
+            build_corpus(corpus, url, progress=True)
+        urls.append(url)
+    return ",".join(urls)
 
 
 def debug_overrides(cfg):
@@ -121,8 +128,7 @@ def _sample_video(checkpoint_file: str, dataset) -> bytes | None:
     row = rows[0]
     tok = MotionTokenizerInference.load(checkpoint_file)
     poses, trans, betas = (torch.as_tensor(np.asarray(row[k]))[None] for k in ("poses", "trans", "betas"))
-    codes = tok.encode(poses, trans, betas)
-    p_hat, t_hat, b_hat = tok.decode(codes, poses.shape[1], start=trans[:, 0])
+    p_hat, t_hat, b_hat = tok.decode(tok.encode(poses, trans, betas))
     body = synthetic.rig(tok.body_model)
     halves = []
     for p, t, b in ((poses, trans, betas), (p_hat, t_hat, b_hat)):

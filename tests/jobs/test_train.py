@@ -60,9 +60,9 @@ def test_tiny_model_trains_on_n_workers_and_loss_falls(corpus, tmp_path, workers
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home}/mlflow.db")
     tok = MotionTokenizerInference.load(f"runs:/{run.info.run_id}")
     poses, trans, betas = torch.zeros(2, 32, 72), torch.zeros(2, 32, 3), torch.zeros(2, 10)
-    codes = tok.encode(poses, trans, betas)
-    assert codes.shape == (2, tok.config.tokens_for(32))
-    p, t, b = tok.decode(codes, 32)
+    tokens = tok.encode(poses, trans, betas)
+    assert tokens.codes.shape == (2, tok.config.tokens_for(32)) and tokens.yaw.shape == (2,)
+    p, t, b = tok.decode(tokens)
     assert p.shape == (2, 32, 72) and t.shape == (2, 32, 3) and b.shape == (2, 10)
 
 

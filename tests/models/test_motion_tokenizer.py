@@ -41,11 +41,26 @@ def test_bad_model_configs_are_config_errors():
 
 def test_features_round_trip_through_smpl_parameters():
     poses, trans, betas = torch.randn(2, 9, 72) * 0.4, torch.randn(2, 9, 3), torch.randn(2, 10)
-    p, t, b = mf.from_features(mf.to_features(poses, trans, betas), start=trans[:, 0])
+    p, t, b = mf.from_features(mf.to_features(poses, trans, betas), start=trans[:, 0], yaw=mf.heading(poses))
     from unimo.platform.rotations import axis_angle_to_matrix as m
 
     assert (m(p.reshape(2, 9, 24, 3)) - m(poses.reshape(2, 9, 24, 3))).abs().max() < 1e-5
     assert (t - trans).abs().max() < 1e-5 and (b - betas).abs().max() < 1e-6
+
+
+def test_features_do_not_depend_on_where_the_motion_starts_or_faces():
+    from unimo.platform.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+
+    poses, trans, betas = torch.randn(2, 9, 72) * 0.4, torch.randn(2, 9, 3), torch.randn(2, 10)
+    turn = mf.yaw_matrix(torch.tensor(1.1))
+    turned = poses.clone()
+    turned[..., :3] = matrix_to_axis_angle(turn @ axis_angle_to_matrix(poses[..., :3]))
+    moved = trans @ turn.T + torch.tensor([3.0, 0.0, -2.0])
+    assert (mf.to_features(turned, moved, betas) - mf.to_features(poses, trans, betas)).abs().max() < 1e-4
+    assert (mf.heading(turned) - mf.heading(poses) - 1.1 + torch.pi).remainder(2 * torch.pi).sub(torch.pi).abs().max() < 1e-5
+    # canonical: the first frame faces +z
+    p0, _, _ = mf.from_features(mf.to_features(poses, trans, betas))
+    assert mf.heading(p0).abs().max() < 1e-5
 
 
 def test_quantizer_snaps_to_codes_and_resets_dead_ones():
@@ -67,3 +82,12 @@ def test_quantizer_snaps_to_codes_and_resets_dead_ones():
     for _ in range(3):
         q(data)
     assert q.codebook[7].abs().max() < 100
+
+
+def test_normalised_quantizer_keeps_outputs_and_codes_on_the_unit_sphere():
+    q = EMAQuantizer(codebook_size=16, dim=8, normalize=True)
+    q.train()
+    for _ in range(3):
+        out = q(torch.randn(4, 8, 20) * 5)
+    assert torch.allclose(q.codebook.norm(dim=1), torch.ones(16), atol=1e-5)
+    assert torch.allclose(out.quantized.norm(dim=1), torch.ones(4, 20), atol=1e-5)
