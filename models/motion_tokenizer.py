@@ -53,6 +53,7 @@ class MotionTokenizerConfig:
     temporal_stride: int = option(4, help="frames per video latent frame (L = T / stride)")
     expansion: int = option(2, help="s: motion tokens per video latent frame")
     experts: int = option(4, help="decoder heads: 1 (shared), 4 (shape, translation, orientation, pose), or 5-8 (pose split)")
+    normalize_codes: bool = option(False, help="l2-normalised codes, nearest by angle (more codes stay in use)")
     commit_weight: float = option(0.02, help="commitment loss weight")
     ema_decay: float = option(0.99, help="codebook EMA decay")
 
@@ -137,7 +138,7 @@ class MotionTokenizer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = Encoder(cfg)
-        self.quantizer = EMAQuantizer(cfg.codebook_size, cfg.code_dim, cfg.ema_decay)
+        self.quantizer = EMAQuantizer(cfg.codebook_size, cfg.code_dim, cfg.ema_decay, normalize=cfg.normalize_codes)
         self.trunk = DecoderTrunk(cfg)
         self.heads = nn.ModuleList()
         self.head_index: list[list[int]] = []

@@ -4,7 +4,9 @@ The codebook is not trained by gradients: each code moves to the exponential mov
 of the encoder outputs assigned to it (van den Oord et al. 2017, appendix; as in T2M-GPT).
 Codes that go unused for a while are reset to random recent encoder outputs, which keeps
 usage high. The encoder learns through a straight-through estimator and a commitment loss
-that keeps its outputs near their codes.
+that keeps its outputs near their codes. With `normalize`, encoder outputs and codes live
+on the unit sphere and the nearest code is the most similar in angle (ViT-VQGAN, Yu et al.
+2022): codes cannot drift off to where no output reaches, which keeps more of them in use.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ class QuantizerOutput:
 
 
 class EMAQuantizer(nn.Module):
-    def __init__(self, codebook_size: int, dim: int, decay: float = 0.99, dead_after: int = 32, eps: float = 1e-5):
+    def __init__(self, codebook_size: int, dim: int, decay: float = 0.99, dead_after: int = 32, eps: float = 1e-5,
+                 normalize: bool = False):
         super().__init__()
         self.codebook_size, self.dim, self.decay, self.eps, self.dead_after = codebook_size, dim, decay, eps, dead_after
+        self.normalize = normalize
         self.register_buffer("codebook", torch.randn(codebook_size, dim) * 0.1)
         self.register_buffer("ema_count", torch.ones(codebook_size))
         self.register_buffer("ema_sum", self.codebook.clone())
@@ -46,6 +50,8 @@ class EMAQuantizer(nn.Module):
     def forward(self, z: torch.Tensor) -> QuantizerOutput:
         B, D, L = z.shape
         flat = z.permute(0, 2, 1).reshape(-1, D)
+        if self.normalize:
+            flat = torch.nn.functional.normalize(flat, dim=1)
         if self.training:
             self._maybe_initialise(flat)
         codes = self.codes_for(flat.detach())
@@ -79,7 +85,8 @@ class EMAQuantizer(nn.Module):
         self.ema_sum.mul_(self.decay).add_(total, alpha=1 - self.decay)
         n = self.ema_count.sum()
         smoothed = (self.ema_count + self.eps) / (n + self.codebook_size * self.eps) * n  # Laplace smoothing
-        self.codebook.copy_(self.ema_sum / smoothed[:, None])
+        codebook = self.ema_sum / smoothed[:, None]
+        self.codebook.copy_(torch.nn.functional.normalize(codebook, dim=1) if self.normalize else codebook)
         # Dead codes: unused for `dead_after` steps -> restart at random current outputs.
         self.unused_steps.add_(1).mul_((count == 0).float())
         dead = self.unused_steps >= self.dead_after
