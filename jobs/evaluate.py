@@ -59,15 +59,11 @@ def evaluate_motion_tokenizer(cfg: EvalConfig) -> str:
         raise CheckpointError("stage motion_tokenizer needs checkpoint= (a folder, state.pt, or runs:/<run id>)")
     tok = MotionTokenizerInference.load(cfg.checkpoint)
     kin = body_model.load_kinematics(tok.body_model)
-    sets = {
-        "procedural, unseen seeds": ev.procedural_windows(cfg.window, 4, kin),
-        "real mocap (bvhtools BVH, retargeted)": ev.mocap_windows(cfg.window, 24, kin),
-    }
     rows = ["| held-out motion | windows | MPJPE (mm) | PA-MPJPE (mm) | PVE (mm) | accel err (m/s^2) | codebook usage | perplexity |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name, data in sets.items():
+    for key, (name, data) in ev.held_out_sets(cfg.window, kin).items():
         r = ev.evaluate(tok, data)
-        mlflow.log_metrics({f"{name.split()[0].strip(',')}/{k}": v for k, v in r.items()})
+        mlflow.log_metrics({f"{key}/{k}": v for k, v in r.items()})
         rows.append(f"| {name} | {r['windows']} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | {r['pve_mm']:.1f} | "
                     f"{r['accel_err']:.2f} | {r['codebook_usage']:.0%} | {r['perplexity']:.0f} |")
     m = tok.config

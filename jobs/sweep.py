@@ -27,7 +27,7 @@ ABLATION = [{}, {M + "experts": 1}, {M + "expansion": 1}, {M + "expansion": 4}, 
 @dataclass
 class SweepConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        corpus_clips=512, trainer=TrainerConfig(steps=400, batch_size=32, lr=1e-3, checkpoint_every=400, eval_every=400),
+        trainer=TrainerConfig(steps=400, batch_size=32, lr=1e-3, checkpoint_every=400, eval_every=400),
         motion_tokenizer=MotionTokenizerStageConfig(model=MotionTokenizerConfig(hidden=128, code_dim=64))))
     variants: list[dict] = option(ABLATION, help="overrides of `train`, one training run each ({} is the base)")
     max_concurrent: int = option(1, help="trials at once (each takes train.trainer.num_workers workers)")
@@ -59,8 +59,7 @@ def trial(config: dict) -> None:
     tok = MotionTokenizerInference.load(result["checkpoint"])
     kin = body_model.load_kinematics(tok.body_model)
     final = {"variant": name}
-    for label, rows in (("procedural", ev.procedural_windows(config["window"], 4, kin)),
-                        ("mocap", ev.mocap_windows(config["window"], 24, kin))):
+    for label, (_, rows) in ev.held_out_sets(config["window"], kin).items():
         final.update({f"{label}/{k}": v for k, v in ev.evaluate(tok, rows).items()})
     ray.tune.report(final)
 

@@ -2,7 +2,8 @@
 
 - procedural motion from seeds no training corpus uses (one window per family and seed);
 - real motion capture (bvhtools' BVH files, fetched from the package registry), retargeted
-  to SMPL, resampled to the model's frame rate and cut into windows.
+  to SMPL, resampled to the model's frame rate and cut into windows: the held-out file, and
+  for reference the files a mocap corpus trains on.
 """
 
 from __future__ import annotations
@@ -23,16 +24,26 @@ def procedural_windows(frames: int, per_family: int, kinematics, fps: float = 30
     return [_row(procedural.generate(f, frames, fps, rng, kinematics)) for f in procedural.FAMILIES for _ in range(per_family)]
 
 
-def mocap_windows(frames: int, max_per_file: int, kinematics, fps: float = 30.0) -> list[dict]:
+def mocap_windows(frames: int, max_per_file: int, kinematics, fps: float = 30.0, split: str = "held_out") -> list[dict]:
+    """Evenly spaced windows of each BVH file of `split` (see registry_data.bvhtools_mocap)."""
     from unimo.pipelines.bvh import load_bvh
     from unimo.pipelines.registry_data import bvhtools_mocap
 
     rows = []
-    for path in bvhtools_mocap():
+    for path in bvhtools_mocap(split):
         motion = load_bvh(path, kinematics).resample(fps)
         starts = np.linspace(0, len(motion) - frames, num=max_per_file).astype(int) if len(motion) >= frames else []
         rows += [_row(motion.window(int(s), frames)) for s in starts]
     return rows
+
+
+def held_out_sets(frames: int, kinematics) -> dict[str, tuple[str, list[dict]]]:
+    """Every held-out set: key -> (description, windows). The same for evaluate and sweep."""
+    return {
+        "procedural": ("procedural, unseen seeds", procedural_windows(frames, 10, kinematics)),
+        "mocap": ("real mocap, held-out file (bvhtools test2.bvh)", mocap_windows(frames, 60, kinematics, split="held_out")),
+        "mocap_seen": ("real mocap, training files (seen; reference only)", mocap_windows(frames, 30, kinematics, split="train")),
+    }
 
 
 def _row(m) -> dict:

@@ -30,7 +30,8 @@ class CorpusConfig:
     min_frames: int = option(0, help="if > 0, each clip's length is drawn uniformly from [min_frames, frames]")
     fps: float = option(30.0, help="frames per second")
     size: int = option(128, help="frame width and height in pixels (even)")
-    source: str = option("procedural", help="'procedural', or 'amass PATH' / 'bvh PATH' to render imported motion")
+    source: str = option("procedural", help="'procedural', 'amass PATH' / 'bvh PATH' to render imported motion, or "
+                                            "'bvhtools' (the registry's mocap, its training files)")
     families: list[str] = option(list(procedural.FAMILIES), help="procedural motion families to draw from")
     body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl (or its folder)")
     num_cpus_per_clip: float = option(1.0, help="CPU reserved by each clip's Ray task")
@@ -48,17 +49,27 @@ class CorpusConfig:
         self.source_kind()  # validates
 
     def source_kind(self) -> tuple[str, str | None]:
-        """('procedural', None) or ('amass' | 'bvh', PATH)."""
+        """('procedural', None), ('bvhtools', None) or ('amass' | 'bvh', PATH)."""
         kind, _, path = self.source.strip().partition(" ")
-        if kind == "procedural" and not path:
+        if kind in ("procedural", "bvhtools") and not path:
             return kind, None
         if kind in IMPORT_EXTENSIONS and path.strip():
             return kind, path.strip()
-        raise ValueError(f"source must be 'procedural', 'amass PATH' or 'bvh PATH', got '{self.source}'")
+        raise ValueError(f"source must be 'procedural', 'amass PATH', 'bvh PATH' or 'bvhtools', got '{self.source}'")
 
 
 def clip_id(index: int) -> str:
     return f"clip_{index:06d}"
+
+
+def motion_files(cfg: CorpusConfig) -> list[str]:
+    """The files an import corpus draws its clips from (none for procedural motion)."""
+    kind, path = cfg.source_kind()
+    if kind == "bvhtools":
+        from unimo.pipelines.registry_data import bvhtools_mocap
+
+        return bvhtools_mocap("train")  # never the held-out file
+    return list_motion_files(kind, path) if path else []
 
 
 def list_motion_files(kind: str, path: str) -> list[str]:
@@ -73,6 +84,19 @@ def list_motion_files(kind: str, path: str) -> list[str]:
 
 
 def load_motion_file(kind: str, path: str, kinematics) -> Motion:
+    """An imported file, retargeted to the body model (parsed once per process: a corpus
+    cuts many clips from each file)."""
+    key = (kind, path, id(kinematics))
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = _load_motion_file(kind, path, kinematics)
+    return _LOADED[key]
+
+
+_LOADED: dict[tuple, Motion] = {}
+
+
+def _load_motion_file(kind: str, path: str, kinematics) -> Motion:
     if kind == "amass":
         from unimo.pipelines.amass import load_amass
 
@@ -89,7 +113,7 @@ def make_motion(cfg: CorpusConfig, index: int, rng: np.random.Generator, kinemat
         family = cfg.families[int(rng.integers(len(cfg.families)))]
         return procedural.generate(family, frames, cfg.fps, rng, kinematics)
     source = files[index % len(files)]
-    full = load_motion_file(kind, source, kinematics).resample(cfg.fps)
+    full = load_motion_file("bvh" if kind == "bvhtools" else kind, source, kinematics).resample(cfg.fps)
     if len(full) < frames:
         raise ValueError(f"'{source}' has {len(full)} frames at {cfg.fps} fps, fewer than frames={frames}")
     start = int(rng.integers(0, len(full) - frames + 1))
@@ -137,8 +161,7 @@ def build_corpus(cfg: CorpusConfig, out: str, progress: bool = True) -> tuple[co
     from unimo.platform import body_model, ray_session, tracking
 
     body = body_model.resolve(cfg.body_model)  # bad inputs fail here, before Ray starts
-    kind, path = cfg.source_kind()
-    files = list_motion_files(kind, path) if path else []
+    files = motion_files(cfg)
     ray_session.connect()
     task = ray.remote(num_cpus=cfg.num_cpus_per_clip)(make_clip)
     pending = [task.remote(cfg, out, i, files) for i in range(cfg.clips)]

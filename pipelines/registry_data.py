@@ -43,7 +43,15 @@ def _download(spec: str, folder: str, source: bool) -> str:
     return os.path.join(folder, existing[0])
 
 
-def bvhtools_mocap() -> list[str]:
+# The held-out-file split of bvhtools' mocap: tokenizers train on the other files and are
+# evaluated on these (a whole recording, so no window of it is ever seen).
+MOCAP_HELD_OUT = ("test2.bvh",)
+
+
+def bvhtools_mocap(split: str = "all") -> list[str]:
+    """The BVH files: 'all', 'train' (all but MOCAP_HELD_OUT) or 'held_out'."""
+    if split not in ("all", "train", "held_out"):
+        raise ValueError(f"split must be 'all', 'train' or 'held_out', got '{split}'")
     folder = cache_dir("bvhtools-1.6.0")
     out = os.path.join(folder, "testBvhFiles")
     if not os.path.isdir(out):
@@ -54,7 +62,10 @@ def bvhtools_mocap() -> list[str]:
             for m in members:
                 with tar.extractfile(m) as src, open(os.path.join(out, os.path.basename(m.name)), "wb") as dst:
                     dst.write(src.read())
-    return sorted(os.path.join(out, f) for f in os.listdir(out) if f.endswith(".bvh"))
+    names = sorted(f for f in os.listdir(out) if f.endswith(".bvh"))
+    if split != "all":
+        names = [f for f in names if (f in MOCAP_HELD_OUT) == (split == "held_out")]
+    return [os.path.join(out, f) for f in names]
 
 
 def sports2d_demo_video() -> str:

@@ -3,8 +3,10 @@
 - preprocessed shards (OUTPUT/manifest.json, clips/*.parquet): fitted SMPL pseudo-labels;
 - a corpus (ROOT/corpus.json, labels/*.npz): ground-truth SMPL of synthetic or imported motion.
 
-Every clip is cut into non-overlapping windows of `window` frames; a clip lands wholly in
-the training or the validation split, by a hash of its id, so no window leaks across.
+Several sources train together when given comma-separated (for example procedural motion
+and a corpus imported from mocap). Every clip is cut into non-overlapping windows of
+`window` frames; a clip lands wholly in the training or the validation split, by a hash of
+its id, so no window leaks across.
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ def kind_of(url: str) -> str:
     raise DataError(f"data path '{url}' holds neither preprocessed shards ({shards.MANIFEST}) nor a corpus ({corpus_format.MANIFEST})")
 
 
+def data_urls(spec: str) -> list[str]:
+    """One data URL, or several separated by commas, each resolved and checked."""
+    urls = [storage.resolve(u.strip()) for u in spec.split(",") if u.strip()]
+    if not urls:
+        raise DataError("no data URL given")
+    for url in urls:
+        kind_of(url)
+    return urls
+
+
 def in_validation(clip_id: str, fraction: float) -> bool:
     return (zlib.crc32(clip_id.encode()) % 1000) < fraction * 1000
 
@@ -53,18 +65,26 @@ def _shard_clip(row: dict, window: int) -> list[dict]:
     return _windows(shards.array(row, "poses"), shards.array(row, "trans"), shards.array(row, "betas"), window)
 
 
-def motion_datasets(url: str, window: int, val_fraction: float = 0.1):
-    """(train, validation) Ray Datasets of windows {poses (W, 72), trans (W, 3), betas (10,)}."""
+def motion_datasets(spec: str, window: int, val_fraction: float = 0.1):
+    """(train, validation) Ray Datasets of windows {poses (W, 72), trans (W, 3), betas (10,)}
+    over every source in `spec`."""
+    parts = [_source_datasets(url, window, val_fraction) for url in data_urls(spec)]
+    train, val = parts[0]
+    for t, v in parts[1:]:
+        train, val = train.union(t), val.union(v)
+    return train, val
+
+
+def _source_datasets(url: str, window: int, val_fraction: float):
     import ray
 
     from unimo.pipelines import corpus_format, shards
 
-    url = storage.resolve(url)
-    kind = kind_of(url)
-    if kind == "corpus":
+    if kind_of(url) == "corpus":
         ids = corpus_format.CorpusManifest.read(url).clip_ids
         items = [{"clip_id": c, "path": corpus_format.label_path(url, c)} for c in ids]
-        parts = [ray.data.from_items([i for i in items if in_validation(i["clip_id"], val_fraction) == v]) for v in (False, True)]
+        parts = [ray.data.from_items([i for i in items if in_validation(i["clip_id"], val_fraction) == v])
+                 for v in (False, True)]
         fn = _corpus_clip
     else:
         fs, path = storage.pyarrow_filesystem(storage.join(url, shards.CLIPS))
@@ -74,21 +94,29 @@ def motion_datasets(url: str, window: int, val_fraction: float = 0.1):
     return tuple(p.flat_map(fn, fn_kwargs={"window": window}) for p in parts)
 
 
-def feature_stats(url: str, max_clips: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of the motion features: from the shard manifest, or computed over the
-    corpus's labels (up to `max_clips`)."""
+def feature_stats(spec: str, max_clips: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of the motion features over every source in `spec`, weighted by frames:
+    from a shard manifest, or computed over a corpus's labels (up to `max_clips`)."""
+    moments = [_source_moments(url, max_clips) for url in data_urls(spec)]
+    frames = sum(n for n, _, _ in moments)
+    mean = sum(n * m for n, m, _ in moments) / frames
+    second = sum(n * (s**2 + m**2) for n, m, s in moments) / frames
+    return mean.astype(np.float32), np.sqrt(np.maximum(second - mean**2, 0)).astype(np.float32)
+
+
+def _source_moments(url: str, max_clips: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """(frames, mean, std) of one source's motion features."""
     import torch
 
     from unimo.models.motion_features import to_features
     from unimo.pipelines import corpus_format, shards
 
-    url = storage.resolve(url)
     if kind_of(url) == "shards":
         stats = shards.Manifest.read(url).stats
-        return np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
+        return int(stats["frames"]), np.asarray(stats["mean"], np.float64), np.asarray(stats["std"], np.float64)
     feats = []
     for cid in corpus_format.CorpusManifest.read(url).clip_ids[:max_clips]:
         label = corpus_format.read_label(corpus_format.label_path(url, cid))
         feats.append(to_features(torch.from_numpy(label["poses"]), torch.from_numpy(label["trans"]), torch.from_numpy(label["betas"])).numpy())
-    allf = np.concatenate(feats)
-    return allf.mean(0).astype(np.float32), allf.std(0).astype(np.float32)
+    allf = np.concatenate(feats).astype(np.float64)
+    return len(allf), allf.mean(0), allf.std(0)
