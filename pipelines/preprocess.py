@@ -31,6 +31,7 @@ from unimo.platform.config import option
 
 log = logging.getLogger(__name__)
 NO_KEYPOINTS = "none"
+STATS = "stats"  # staging side channel: per-batch counts and feature sums
 
 
 @dataclass
@@ -63,6 +64,24 @@ def record_error(staging: str, row: dict, stage: str, error: BaseException) -> N
     fs, path = storage.pyarrow_filesystem(storage.join(staging, shards.ERRORS, f"{uuid.uuid4().hex}.parquet"))
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     pq.write_table(table, path, filesystem=fs)
+
+
+def record_stats(staging: str, rows: list[dict]) -> None:
+    """Counts and feature sums of one batch of shard rows, named by its windows so that a
+    retried batch overwrites, never doubles, its file."""
+    import hashlib
+
+    import torch
+
+    from unimo.models.motion_features import to_features
+
+    if not rows:
+        return
+    tensor = lambda r, key, width: torch.from_numpy(np.asarray(r[key], np.float32).reshape(-1, width))  # noqa: E731
+    feats = torch.cat([to_features(tensor(r, "poses", 72), tensor(r, "trans", 3), tensor(r, "betas", 10)[0]) for r in rows]).double()
+    name = hashlib.sha1("\n".join(sorted(r["clip_id"] + r["source"] for r in rows)).encode()).hexdigest()
+    storage.write_json(storage.join(staging, STATS, f"{name}.json"), {
+        "windows": len(rows), "frames": len(feats), "sum": feats.sum(0).tolist(), "sum_sq": (feats**2).sum(0).tolist()})
 
 
 # ---------------------------------------------------------------------------------------
@@ -172,6 +191,7 @@ class FitStage:
                     "keypoint_source": str(r["keypoint_source"]), "fit_residual_px": res.residual_px[i],
                     "fit_converged": bool(res.converged[i]),
                 })
+        record_stats(self.staging, out)
         return pa.Table.from_pylist(out, schema=shards.CLIP_SCHEMA)
 
 
@@ -200,24 +220,17 @@ def prepare_resume(output: str) -> set[tuple]:
     return {tuple(k) for lg in ledgers for k in lg["inputs"]}
 
 
-def _tally(clip_files: list[str]) -> tuple[int, int, dict]:
-    """One read of the run's shards: (windows, frames, sums of the motion features)."""
-    import torch
+def _tally(staging: str) -> tuple[int, int, dict]:
+    """The run's (windows, frames, sums of the motion features), from the fit actors' files."""
+    from unimo.models.motion_features import FEATURE_DIM
 
-    from unimo.models.motion_features import FEATURE_DIM, to_features
-
-    total = np.zeros(FEATURE_DIM)
-    total_sq = np.zeros(FEATURE_DIM)
+    total, total_sq = np.zeros(FEATURE_DIM), np.zeros(FEATURE_DIM)
     windows = frames = 0
-    for path in clip_files:
-        fs, p = storage.pyarrow_filesystem(path)
-        for row in pq.read_table(p, filesystem=fs, columns=["num_frames", "poses", "trans", "betas"]).to_pylist():
-            feats = to_features(torch.from_numpy(shards.array(row, "poses")), torch.from_numpy(shards.array(row, "trans")),
-                                torch.from_numpy(shards.array(row, "betas"))).double().numpy()
-            total += feats.sum(0)
-            total_sq += (feats**2).sum(0)
-            windows += 1
-            frames += len(feats)
+    for path in storage.glob(storage.join(staging, STATS, "*.json")):
+        part = storage.read_json(path)
+        windows, frames = windows + part["windows"], frames + part["frames"]
+        total += np.asarray(part["sum"])
+        total_sq += np.asarray(part["sum_sq"])
     return windows, frames, {"sum": total.tolist(), "sum_sq": total_sq.tolist(), "count": frames}
 
 
@@ -244,7 +257,7 @@ def commit(output: str, staging: str, run: str, inputs: list[dict], config_hash:
     from unimo.platform import tracking
 
     staged = storage.glob(storage.join(staging, shards.CLIPS, "*.parquet"))
-    clip_rows, frames, sums = _tally(staged)
+    clip_rows, frames, sums = _tally(staging)
     for path in staged:
         storage.move(path, storage.join(output, shards.CLIPS, f"{run}--{path.rsplit('/', 1)[-1]}"))
     errors = []

@@ -106,6 +106,16 @@ def test_shards_are_plain_parquet_in_the_declared_schema(ray_local, corpus, tmp_
     manifest = shards.Manifest.read(str(out))
     assert manifest.clips == 2 * GOOD and manifest.frames == 2 * GOOD * 16 and manifest.errors == len(BAD)
     assert len(manifest.stats["mean"]) == len(manifest.stats["std"]) == 157 and manifest.stats["frames"] == 2 * GOOD * 16
+    # the statistics are those of the written windows' motion features
+    import torch
+
+    from unimo.models.motion_features import to_features
+
+    rows = pq.read_table(out / shards.CLIPS).to_pylist()
+    feats = np.concatenate([to_features(*(torch.from_numpy(shards.array(r, k)) for k in ("poses", "trans", "betas"))).double().numpy()
+                            for r in rows])
+    np.testing.assert_allclose(manifest.stats["mean"], feats.mean(0), atol=1e-5)
+    np.testing.assert_allclose(manifest.stats["std"], feats.std(0), atol=1e-4)
     # pandas reads it as well
     assert len(__import__("pandas").read_parquet(out / shards.CLIPS)) == 2 * GOOD
 
