@@ -100,3 +100,27 @@ def test_wrong_data_path_and_missing_checkpoint_are_one_line_errors(tmp_path):
                                   "(manifest.json) nor a corpus (corpus.json)")
     with pytest.raises(CheckpointError, match="not found"):
         MotionTokenizerInference.load(str(tmp_path / "no_checkpoint"))
+
+
+@pytest.mark.slow
+def test_sweep_trains_and_evaluates_every_variant_under_one_parent_run(corpus, tmp_path):
+    from unimo.pipelines.registry_data import RegistryDataError, bvhtools_mocap
+
+    try:
+        bvhtools_mocap()  # the held-out mocap the sweep evaluates on
+    except RegistryDataError as e:
+        pytest.skip(str(e))
+    home = tmp_path / "home"
+    out = run_job("sweep.py", f"train.data={corpus}", "train.debug=true", "window=32",
+                  "variants=[{}, {motion_tokenizer.model.experts: 1}]",
+                  env={"UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""}, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [line.split("|")[1:-1] for line in out.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert sorted(r[0].strip() for r in rows) == ["base", "experts=1"]
+    assert all(0 < float(cell) < 5000 for r in rows for cell in r[1:5])  # MPJPE / PA-MPJPE columns, mm
+    client = mlflow.MlflowClient(f"sqlite:///{home}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("unimo").experiment_id])
+    parent = [r for r in runs if r.info.run_name.startswith("sweep-") and "mlflow.parentRunId" not in r.data.tags]
+    assert len(parent) == 1
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent[0].info.run_id]
+    assert len(children) == 2 and all("val/mpjpe_mm" in c.data.metrics for c in children)
