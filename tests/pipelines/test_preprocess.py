@@ -116,8 +116,12 @@ def test_shards_are_plain_parquet_in_the_declared_schema(ray_local, corpus, tmp_
                             for r in rows])
     np.testing.assert_allclose(manifest.stats["mean"], feats.mean(0), atol=1e-5)
     np.testing.assert_allclose(manifest.stats["std"], feats.std(0), atol=1e-4)
-    # pandas reads it as well
+    # pandas and DuckDB read it as well
     assert len(__import__("pandas").read_parquet(out / shards.CLIPS)) == 2 * GOOD
+    import duckdb
+
+    counted = duckdb.sql(f"SELECT count(*), sum(num_frames), min(len(poses)) FROM '{out / shards.CLIPS}/*.parquet'").fetchall()[0]
+    assert counted == (2 * GOOD, 2 * GOOD * 16, 16 * 72)
 
 
 def test_rerun_resumes_without_duplicates_and_cleans_a_killed_run(ray_local, corpus, tmp_path):
