@@ -85,8 +85,10 @@ class WorkerResources:
 def worker_resources(num_workers: int, use_gpu: bool | None = None, cpus_per_worker: float | None = None) -> WorkerResources:
     """CPU (and GPU) per training worker, sized so Ray Data keeps CPU to feed them.
 
-    On a 2-CPU machine, 2 workers get 0.75 CPU each, leaving 0.5 for reads; on a cluster
-    with plenty of CPU each worker gets a whole one (or what `cpus_per_worker` says).
+    CPU workers share out what Ray Data does not keep (and train with that many threads):
+    on a 2-CPU machine 1 worker gets 1.5 CPU, 2 workers 0.75 each, leaving 0.5 for reads.
+    No worker asks for more than the largest node has. GPU workers take one CPU each, to
+    drive the GPU; `cpus_per_worker` overrides all of this.
     """
     import ray
 
@@ -98,5 +100,7 @@ def worker_resources(num_workers: int, use_gpu: bool | None = None, cpus_per_wor
         use_gpu = gpus >= num_workers
     if cpus_per_worker is None:
         spare = max(total.get("CPU", 1) - DATA_CPU_RESERVE, 0.25)
-        cpus_per_worker = max(0.25, min(1.0, spare / num_workers))
+        largest_node = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=1)
+        share = min(spare / num_workers, largest_node - DATA_CPU_RESERVE, 1.0 if use_gpu else float("inf"))
+        cpus_per_worker = max(0.25, share)
     return WorkerResources(num_workers, round(cpus_per_worker, 3), bool(use_gpu))

@@ -22,7 +22,7 @@ def test_connect_starts_local_ray_once_and_sizes_workers_to_leave_cpu_for_data(r
     assert two.num_workers == 2 and not two.use_gpu
     # 2 workers on 2 CPUs must leave CPU for Ray Data's reads, or the job hangs
     assert two.num_workers * two.cpus_per_worker <= 2 - ray_session.DATA_CPU_RESERVE
-    assert ray_session.worker_resources(1).cpus_per_worker == 1.0
+    assert ray_session.worker_resources(1).cpus_per_worker == 2 - ray_session.DATA_CPU_RESERVE
     with pytest.raises(ValueError):
         ray_session.worker_resources(0)
     scaling = two.as_scaling_config()
