@@ -6,6 +6,16 @@ rest bone), and SMPL's global rotation is the BVH joint's global rotation times 
 makes any BVH rest pose work (T-pose, A-pose, arms down), because the BVH's own rest pose
 enters only through A. Units (cm or m) and body size are matched by leg length; per-joint
 channel orders are read from the file.
+
+A bone direction fixes A only up to a twist about the bone. Joints with two or more
+children (pelvis, upper spine) take the twist from a second direction (neck and hips,
+neck and shoulders). For the rest, a rest pose that is a plain T- or A-pose gives the
+right twist already; one that is not (LAFAN1's: every bone along +x, the pose made by
+large rotations) leaves a constant twist offset, which would show as 90-degree twists
+undone by the next joint. So a joint whose local twist averages more than
+`MAX_MEAN_TWIST` over the whole recording is turned back by that average, and a leaf
+joint's constant offset likewise: joint positions do not change, the rotations become
+the ones a person would name.
 """
 
 from __future__ import annotations
@@ -196,6 +206,36 @@ def _bone(rest: np.ndarray, joint: int) -> np.ndarray | None:
     return rest[kids[0]] - rest[joint] if kids else None
 
 
+MAX_MEAN_TWIST = np.radians(30.0)
+
+
+def _twist_angles(local: Rotation, axis: np.ndarray) -> np.ndarray:
+    """Swing-twist decomposition: the angle (T,) of each rotation's twist about `axis`."""
+    q = local.as_quat()  # x, y, z, w
+    return 2 * np.arctan2(q[:, :3] @ (axis / np.linalg.norm(axis)), q[:, 3])
+
+
+def _natural_twists(glob: list[Rotation], rest: np.ndarray) -> list[Rotation]:
+    """Global rotations with constant twist offsets removed (see the module docstring);
+    root to leaves, so each joint's local rotation is taken against its corrected parent."""
+    out = [glob[0]]
+    for j in range(1, NUM_JOINTS):
+        local = out[PARENTS[j]].inv() * glob[j]
+        kids = children(j)
+        if len(kids) == 1:
+            axis = rest[kids[0]] - rest[j]
+            angles = _twist_angles(local, axis)
+            mean = np.arctan2(np.sin(angles).mean(), np.cos(angles).mean())
+            fix = Rotation.from_rotvec(-mean * axis / np.linalg.norm(axis)) if abs(mean) > MAX_MEAN_TWIST else Rotation.identity()
+        elif not kids:
+            mean = local.mean()
+            fix = mean.inv() if mean.magnitude() > MAX_MEAN_TWIST else Rotation.identity()
+        else:
+            fix = Rotation.identity()  # twist fixed by two directions already
+        out.append(glob[j] * fix)
+    return out
+
+
 def retarget(bvh: Bvh, kinematics, betas: np.ndarray, up_axis: str = "y") -> tuple[np.ndarray, np.ndarray]:
     """BVH motion -> SMPL (poses (T, 72), trans (T, 3)) for a body with `betas`."""
     mapping = map_joints(bvh)
@@ -215,12 +255,27 @@ def retarget(bvh: Bvh, kinematics, betas: np.ndarray, up_axis: str = "y") -> tup
     # Alignment A_j: SMPL rest bone -> BVH rest bone, in world axes.
     align: list[Rotation] = [Rotation.identity()] * NUM_JOINTS
     hips = (JOINT["left_hip"], JOINT["right_hip"])
-    # The root: match the (pelvis -> neck, right hip -> left hip) frames of both skeletons.
+    # The root: match the (pelvis -> spine, right hip -> left hip) frames of both skeletons,
+    # from the pelvis's own children (a bent spine in the rest pose must not tilt it).
     neck = JOINT["neck"]
-    smpl_frame = _frame(rest[neck] - rest[0], rest[hips[0]] - rest[hips[1]])
-    bvh_frame = _frame(bvh_pos(neck) - bvh_pos(0), bvh_pos(hips[0]) - bvh_pos(hips[1]))
+    up = next(j for j in (JOINT["spine1"], JOINT["spine2"], JOINT["spine3"], neck)
+              if j in mapping and np.linalg.norm(bvh_pos(j) - bvh_pos(0)) > 1e-6 * np.abs(rest_bvh).max())
+    smpl_frame = _frame(rest[up] - rest[0], rest[hips[0]] - rest[hips[1]])
+    bvh_frame = _frame(bvh_pos(up) - bvh_pos(0), bvh_pos(hips[0]) - bvh_pos(hips[1]))
     align[0] = Rotation.from_matrix(bvh_frame @ smpl_frame.T)
+    framed = {0}
+    # The upper spine: its neck and the shoulder line, when the file has both shoulders.
+    spine3, collars = JOINT["spine3"], (JOINT["left_collar"], JOINT["right_collar"])
+    if all(j in mapping for j in (spine3, neck, *collars)):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            smpl_frame = _frame(rest[neck] - rest[spine3], rest[collars[0]] - rest[collars[1]])
+            bvh_frame = _frame(bvh_pos(neck) - bvh_pos(spine3), bvh_pos(collars[0]) - bvh_pos(collars[1]))
+        if np.isfinite(bvh_frame).all():
+            align[spine3] = Rotation.from_matrix(bvh_frame @ smpl_frame.T)
+            framed.add(spine3)
     for j in range(1, NUM_JOINTS):
+        if j in framed:
+            continue
         d_smpl = _bone(rest, j)
         kid = children(j)[0] if children(j) else None
         if j in mapping and kid is not None and kid in mapping and d_smpl is not None:
@@ -237,6 +292,7 @@ def retarget(bvh: Bvh, kinematics, betas: np.ndarray, up_axis: str = "y") -> tup
             glob.append(to_y_up * rots[mapping[j]] * align[j])
         else:
             glob.append(glob[PARENTS[j]] * (align[PARENTS[j]].inv() * align[j]))
+    glob = _natural_twists(glob, rest)
     local = [glob[0]] + [glob[PARENTS[j]].inv() * glob[j] for j in range(1, NUM_JOINTS)]
     poses = np.stack([r.as_rotvec() for r in local], axis=1).reshape(len(pos), -1)
 
