@@ -88,7 +88,8 @@ def load_motion_file(kind: str, path: str, kinematics) -> Motion:
     cuts many clips from each file)."""
     key = (kind, path, id(kinematics))
     if key not in _LOADED:
-        _LOADED.clear()
+        if len(_LOADED) >= 8:  # clips take files in turn: keep a few, not just the last
+            _LOADED.clear()
         _LOADED[key] = _load_motion_file(kind, path, kinematics)
     return _LOADED[key]
 

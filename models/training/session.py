@@ -19,8 +19,8 @@ class TrainConfig:
 
     stage: Literal["motion_tokenizer"] = option("motion_tokenizer", help="what to train")
     data: str = option("", help="shards or corpus URL, or several comma-separated (default: generate a procedural corpus)")
-    corpus_clips: int = option(512, help="clips of the generated procedural corpus, when data is empty")
-    mocap_clips: int = option(384, help="clips cut from real mocap (bvhtools' training files) added to it; 0: none")
+    corpus_clips: int = option(1024, help="clips of the generated procedural corpus, when data is empty")
+    mocap_clips: int = option(768, help="clips cut from real mocap (bvhtools' training files) added to it; 0: none")
     window: int = option(64, help="frames per training window")
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     motion_tokenizer: MotionTokenizerStageConfig = field(default_factory=MotionTokenizerStageConfig)
