@@ -41,13 +41,13 @@ def history(home, run_name: str, key: str) -> list:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_tiny_model_trains_on_n_workers_and_loss_falls(corpus, tmp_path, workers, monkeypatch):
     home = tmp_path / "home"
-    out = run_job("train.py", "--stage", "motion_tokenizer", f"--data={corpus}", *TINY, "trainer.steps=40",
-                  f"trainer.num_workers={workers}", "trainer.checkpoint_every=40", "trainer.eval_every=40",
+    out = run_job("train.py", "--stage", "motion_tokenizer", f"--data={corpus}", *TINY, "trainer.steps=80",
+                  f"trainer.num_workers={workers}", "trainer.checkpoint_every=80", "trainer.eval_every=80",
                   f"trainer.run_name=w{workers}", env={"UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""})
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "trained motion_tokenizer to step 40" in out.stdout
+    assert "trained motion_tokenizer to step 80" in out.stdout
     (losses,) = history(home, f"w{workers}", "train/loss")
-    assert losses[-1].step == 40
+    assert losses[-1].step == 80
     first, last = [m.value for m in losses[:3]], [m.value for m in losses[-3:]]
     assert sum(last) < 0.8 * sum(first)  # each value is one batch: compare a few
     client = mlflow.MlflowClient(f"sqlite:///{home}/mlflow.db")
