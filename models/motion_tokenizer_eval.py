@@ -37,13 +37,16 @@ def mocap_windows(frames: int, max_per_file: int, kinematics, fps: float = 30.0,
     return rows
 
 
-def held_out_sets(frames: int, kinematics) -> dict[str, tuple[str, list[dict]]]:
-    """Every held-out set: key -> (description, windows). The same for evaluate and sweep."""
-    return {
+def held_out_sets(frames: int, kinematics, seen_reference: bool = False) -> dict[str, tuple[str, list[dict]]]:
+    """The held-out sets, key -> (description, windows), the same for evaluate and sweep;
+    with `seen_reference`, also windows of the mocap files training uses (for comparison)."""
+    sets = {
         "procedural": ("procedural, unseen seeds", procedural_windows(frames, 10, kinematics)),
         "mocap": ("real mocap, held-out file (bvhtools test2.bvh)", mocap_windows(frames, 60, kinematics, split="held_out")),
-        "mocap_seen": ("real mocap, training files (seen; reference only)", mocap_windows(frames, 30, kinematics, split="train")),
     }
+    if seen_reference:
+        sets["mocap_seen"] = ("real mocap, training files (seen; reference only)", mocap_windows(frames, 30, kinematics, split="train"))
+    return sets
 
 
 def _row(m) -> dict:

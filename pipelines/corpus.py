@@ -7,6 +7,7 @@ with both, so any clip can be rebuilt alone and a rerun skips the clips already 
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -83,21 +84,9 @@ def list_motion_files(kind: str, path: str) -> list[str]:
     return files
 
 
+@functools.lru_cache(maxsize=8)  # a corpus cuts many clips from each file, taking files in turn
 def load_motion_file(kind: str, path: str, kinematics) -> Motion:
-    """An imported file, retargeted to the body model (parsed once per process: a corpus
-    cuts many clips from each file)."""
-    key = (kind, path, id(kinematics))
-    if key not in _LOADED:
-        if len(_LOADED) >= 8:  # clips take files in turn: keep a few, not just the last
-            _LOADED.clear()
-        _LOADED[key] = _load_motion_file(kind, path, kinematics)
-    return _LOADED[key]
-
-
-_LOADED: dict[tuple, Motion] = {}
-
-
-def _load_motion_file(kind: str, path: str, kinematics) -> Motion:
+    """An imported file, retargeted to the body model (parsed once per process)."""
     if kind == "amass":
         from unimo.pipelines.amass import load_amass
 

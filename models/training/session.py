@@ -32,6 +32,7 @@ def training_data(cfg) -> str:
     procedural motion, plus real mocap (the training files of bvhtools' BVH, fetched from
     the package registry) unless mocap_clips=0 or debug."""
     from unimo.models.training.motion_data import data_urls
+    from unimo.pipelines import corpus_format
     from unimo.pipelines.corpus import CorpusConfig, build_corpus
 
     if cfg.data:
@@ -45,7 +46,7 @@ def training_data(cfg) -> str:
     urls = []
     for name, corpus in corpora.items():
         url = home_path("datasets", name)
-        if not storage.exists(storage.join(url, "corpus.json")):
+        if not storage.exists(storage.join(url, corpus_format.MANIFEST)):
             build_corpus(corpus, url, progress=True)
         urls.append(url)
     return ",".join(urls)
