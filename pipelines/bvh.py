@@ -9,13 +9,14 @@ channel orders are read from the file.
 
 A bone direction fixes A only up to a twist about the bone. Joints with two or more
 children (pelvis, upper spine) take the twist from a second direction (neck and hips,
-neck and shoulders). For the rest, a rest pose that is a plain T- or A-pose gives the
-right twist already; one that is not (LAFAN1's: every bone along +x, the pose made by
-large rotations) leaves a constant twist offset, which would show as 90-degree twists
-undone by the next joint. So a joint whose local twist averages more than
-`MAX_MEAN_TWIST` over the whole recording is turned back by that average, and a leaf
-joint's constant offset likewise: joint positions do not change, the rotations become
-the ones a person would name.
+neck and shoulders). Hips and shoulders take it from the knee's and elbow's flexion plane,
+which is rigid in the thigh and upper arm (`smpl_skeleton.FLEXION_NORMAL`), whatever the
+motion. The other joints keep a constant offset when the rest pose is not a plain T- or
+A-pose (LAFAN1's: every bone along +x, the pose made by large rotations), which would show
+as 90-degree twists undone by the next joint; each such joint's mean twist over the
+recording (a leaf's mean rotation) is removed. Joint positions do not change, the
+rotations become the ones a person would name, and recordings of one rig agree: a
+threshold on that mean would fix an offset in one recording and leave it in the next.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from scipy.spatial.transform import Rotation
 
 from unimo.pipelines.motion import Motion, MotionFileError, place_on_ground
 from unimo.platform import storage
-from unimo.platform.smpl_skeleton import JOINT, JOINT_NAMES, NUM_JOINTS, PARENTS, children
+from unimo.platform.smpl_skeleton import FLEXION_NORMAL, JOINT, JOINT_NAMES, NUM_JOINTS, PARENTS, children
 
 # SMPL joint -> BVH names seen in common mocap libraries (CMU, Mixamo, LAFAN1, Truebones),
 # compared case-insensitively after dropping namespace prefixes such as "mixamorig:".
@@ -206,13 +207,23 @@ def _bone(rest: np.ndarray, joint: int) -> np.ndarray | None:
     return rest[kids[0]] - rest[joint] if kids else None
 
 
-MAX_MEAN_TWIST = np.radians(30.0)
-
-
 def _twist_angles(local: Rotation, axis: np.ndarray) -> np.ndarray:
     """Swing-twist decomposition: the angle (T,) of each rotation's twist about `axis`."""
     q = local.as_quat()  # x, y, z, w
     return 2 * np.arctan2(q[:, :3] @ (axis / np.linalg.norm(axis)), q[:, 3])
+
+
+def _hinge_twist(local_child: Rotation, axis: np.ndarray, child_bone: np.ndarray, normal: np.ndarray) -> Rotation | None:
+    """The twist about a joint's bone `axis` that turns its child's observed flexion plane
+    onto the hinge's `normal` (SMPL rest frame), or None if the hinge hardly bends."""
+    a = axis / np.linalg.norm(axis)
+    n = np.cross(a, local_child.apply(child_bone)).sum(axis=0)  # weighted by sin(flexion)
+    n -= n.dot(a) * a
+    if np.linalg.norm(n) < np.sin(np.radians(10.0)) * len(local_child) * np.linalg.norm(child_bone):
+        return None
+    target = np.asarray(normal) - np.dot(normal, a) * a
+    angle = np.arctan2(a.dot(np.cross(target, n)), target.dot(n))
+    return Rotation.from_rotvec(angle * a)
 
 
 def _natural_twists(glob: list[Rotation], rest: np.ndarray) -> list[Rotation]:
@@ -222,15 +233,19 @@ def _natural_twists(glob: list[Rotation], rest: np.ndarray) -> list[Rotation]:
     for j in range(1, NUM_JOINTS):
         local = out[PARENTS[j]].inv() * glob[j]
         kids = children(j)
-        if len(kids) == 1:
+        hinge = FLEXION_NORMAL.get(JOINT_NAMES[kids[0]]) if len(kids) == 1 else None
+        fix = None
+        if hinge is not None:  # hips and shoulders: the knee's or elbow's flexion plane fixes the twist
+            fix = _hinge_twist(glob[j].inv() * glob[kids[0]], rest[kids[0]] - rest[j], _bone(rest, kids[0]), hinge)
+        if fix is None and len(kids) == 1:
             axis = rest[kids[0]] - rest[j]
             angles = _twist_angles(local, axis)
             mean = np.arctan2(np.sin(angles).mean(), np.cos(angles).mean())
-            fix = Rotation.from_rotvec(-mean * axis / np.linalg.norm(axis)) if abs(mean) > MAX_MEAN_TWIST else Rotation.identity()
-        elif not kids:
+            fix = Rotation.from_rotvec(-mean * axis / np.linalg.norm(axis))
+        elif fix is None and not kids:
             mean = local.mean()
-            fix = mean.inv() if mean.magnitude() > MAX_MEAN_TWIST else Rotation.identity()
-        else:
+            fix = mean.inv()
+        elif fix is None:
             fix = Rotation.identity()  # twist fixed by two directions already
         out.append(glob[j] * fix)
     return out

@@ -17,6 +17,12 @@ JOINT = {name: i for i, name in enumerate(JOINT_NAMES)}
 # Left/right pairs, e.g. for mirroring motion.
 MIRROR = [JOINT_NAMES.index(n.replace("left", "@").replace("right", "left").replace("@", "right")) for n in JOINT_NAMES]
 
+# Hinge joints and the direction of (parent bone x child bone) when they flex, in SMPL's
+# rest frame (+x left, +y up, +z forward): knees bend the shin back, elbows the forearm
+# forward. A rigid property of the body, whatever the motion.
+FLEXION_NORMAL = {"left_knee": (1.0, 0.0, 0.0), "right_knee": (1.0, 0.0, 0.0),
+                  "left_elbow": (0.0, -1.0, 0.0), "right_elbow": (0.0, 1.0, 0.0)}
+
 FEET = [JOINT["left_ankle"], JOINT["right_ankle"], JOINT["left_foot"], JOINT["right_foot"]]
 
 
