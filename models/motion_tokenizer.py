@@ -54,6 +54,7 @@ class MotionTokenizerConfig:
     expansion: int = option(2, help="s: motion tokens per video latent frame")
     experts: int = option(4, help="decoder heads: 1 (shared), 4 (shape, translation, orientation, pose), or 5-8 (pose split)")
     normalize_codes: bool = option(False, help="l2-normalised codes, nearest by angle (more codes stay in use)")
+    feature_std_floor: float = option(1e-3, help="smallest feature std used to normalise (a near-constant feature's z-scores explode on new data)")
     commit_weight: float = option(0.02, help="commitment loss weight")
     ema_decay: float = option(0.99, help="codebook EMA decay")
 
@@ -146,7 +147,7 @@ class MotionTokenizer(nn.Module):
             self.heads.append(nn.Sequential(nn.Conv1d(cfg.hidden, cfg.hidden, 3, padding=1), nn.SiLU(), nn.Conv1d(cfg.hidden, len(idx), 1)))
             self.head_index.append(idx)
         self.register_buffer("mean", feature_mean if feature_mean is not None else torch.zeros(mf.FEATURE_DIM))
-        self.register_buffer("std", (feature_std if feature_std is not None else torch.ones(mf.FEATURE_DIM)).clamp(min=1e-3))
+        self.register_buffer("std", (feature_std if feature_std is not None else torch.ones(mf.FEATURE_DIM)).clamp(min=cfg.feature_std_floor))
 
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Pad time to a multiple of the temporal stride (repeating the last frame)."""

@@ -14,6 +14,7 @@ import torch
 
 from unimo.models import metrics
 from unimo.models import motion_features as mf
+from unimo.models.motion_augment import MotionAugmentConfig, augment
 from unimo.models.motion_tokenizer import MotionTokenizer, MotionTokenizerConfig
 from unimo.platform.config import option
 
@@ -32,6 +33,7 @@ class MotionLossConfig:
 class MotionTokenizerStageConfig:
     model: MotionTokenizerConfig = field(default_factory=MotionTokenizerConfig)
     loss: MotionLossConfig = field(default_factory=MotionLossConfig)
+    augment: MotionAugmentConfig = field(default_factory=MotionAugmentConfig)
     body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl")
     fps: float = option(30.0, help="frame rate of the data (for the acceleration error)")
     feature_mean: list[float] = option([], help="feature normalisation (filled from the data's statistics)")
@@ -69,7 +71,8 @@ class MotionTokenizerStage:
         return mf.to_features(poses, trans, betas), poses, trans, betas, mf.heading(poses)
 
     def loss(self, model, batch: dict):
-        feats, poses, trans, betas, yaw = self._targets(batch)
+        poses, trans = augment(self.cfg.augment, batch["poses"].float(), batch["trans"].float())
+        feats, poses, trans, betas, yaw = self._targets({**batch, "poses": poses, "trans": trans})
         recon, q = model(feats)
         raw = model.module if hasattr(model, "module") else model
         norm = lambda x: (x - raw.mean) / raw.std  # noqa: E731
