@@ -33,6 +33,7 @@ class CorpusConfig:
     size: int = option(128, help="frame width and height in pixels (even)")
     source: str = option("procedural", help="'procedural', 'amass PATH' / 'bvh PATH' to render imported motion, or "
                                             "'bvhtools' (the registry's mocap, its training files)")
+    videos: bool = option(True, help="render and encode each clip's video; false: motion labels only (enough to train a motion tokenizer, ~100x faster)")
     families: list[str] = option(list(procedural.FAMILIES), help="procedural motion families to draw from")
     body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl (or its folder)")
     num_cpus_per_clip: float = option(1.0, help="CPU reserved by each clip's Ray task")
@@ -113,7 +114,8 @@ def make_motion(cfg: CorpusConfig, index: int, rng: np.random.Generator, kinemat
 
 
 def make_clip(cfg: CorpusConfig, out: str, index: int, files: list[str]) -> dict:
-    """Generate, render, encode and write one clip; returns its summary (with timings)."""
+    """Generate, render, encode and write one clip (or, without videos, its motion only);
+    returns its summary (with timings)."""
     from unimo.pipelines import synthetic
     from unimo.platform import body_model
 
@@ -126,18 +128,22 @@ def make_clip(cfg: CorpusConfig, out: str, index: int, files: list[str]) -> dict
     t0 = time.perf_counter()
     motion = make_motion(cfg, index, rng, kinematics, files)
     t1 = time.perf_counter()
+    motion_label = {"poses": motion.poses, "trans": motion.trans, "betas": motion.betas,
+                    "mocap_framerate": np.float32(cfg.fps), "gender": np.str_("neutral")}
+    info = {k: v for k, v in motion.meta.items() if k in ("family", "source", "start_frame")}
+    if not cfg.videos:
+        corpus_format.write_label(label_url, motion_label)
+        return {"clip_id": cid, "skipped": False, "info": info, "bytes": 0,
+                "seconds": {"generate": t1 - t0, "render": 0.0, "encode": 0.0}}
     clip = synthetic.render_motion(motion, synthetic.rig(cfg.body_model), cfg.size, rng)
     t2 = time.perf_counter()
     video = video_io.encode_mp4(clip.frames, cfg.fps)
     t3 = time.perf_counter()
     storage.write_bytes(corpus_format.video_path(out, cid), video)
     corpus_format.write_label(label_url, {
-        "poses": motion.poses, "trans": motion.trans, "betas": motion.betas,
-        "mocap_framerate": np.float32(cfg.fps), "gender": np.str_("neutral"),
-        "K": clip.K, "R": clip.R, "t": clip.t,
+        **motion_label, "K": clip.K, "R": clip.R, "t": clip.t,
         "keypoints2d": clip.keypoints2d, "visibility": clip.visibility,
     })
-    info = {k: v for k, v in motion.meta.items() if k in ("family", "source", "start_frame")}
     return {"clip_id": cid, "skipped": False, "info": info, "bytes": len(video),
             "seconds": {"generate": t1 - t0, "render": t2 - t1, "encode": t3 - t2}}
 
@@ -167,7 +173,7 @@ def build_corpus(cfg: CorpusConfig, out: str, progress: bool = True) -> tuple[co
         body_model={"path": body.path, "is_standin": body.is_standin, "spec": cfg.body_model},
         clip_ids=[r["clip_id"] for r in results],
         clip_info=_merged_info(out, results),
-        code_version=tracking.git_commit(),
+        code_version=tracking.git_commit(), videos=cfg.videos,
     )
     manifest.write(out)
     return manifest, results

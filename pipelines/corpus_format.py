@@ -7,7 +7,9 @@ the corpus generator, the preprocessing pipeline and anyone supplying their own 
       labels/<clip_id>.npz     the labels (LABEL_KEYS), frame-aligned with the video
 
 A user with real video and ground truth (or their own pseudo-labels) writes the same
-layout; `labels/` is optional for inputs that only have videos.
+layout; `labels/` is optional for inputs that only have videos. A motion-only corpus
+(`CorpusManifest.videos` false: enough to train a motion tokenizer, and a hundred times
+faster to make) has no `videos/`, and its labels only the MOTION_KEYS.
 """
 
 from __future__ import annotations
@@ -27,18 +29,21 @@ LABELS = "labels"
 
 # key: (shape with T for frames, meaning). Coordinates: world y up in metres; cameras in
 # OpenCV's convention, x_cam = R @ x_world + t; pixels with (0, 0) the top-left corner.
-LABEL_KEYS = {
+MOTION_KEYS = {
     "poses": ("(T, 72)", "SMPL axis-angle, global orientation first"),
     "trans": ("(T, 3)", "SMPL translation, metres"),
     "betas": ("(10,)", "SMPL shape"),
     "mocap_framerate": ("()", "frames per second"),
     "gender": ("()", "'neutral'"),
+}
+CAMERA_KEYS = {
     "K": ("(3, 3)", "camera intrinsics, pixels"),
     "R": ("(T, 3, 3)", "world-to-camera rotation"),
     "t": ("(T, 3)", "world-to-camera translation, metres"),
     "keypoints2d": ("(T, 24, 2)", "SMPL joints projected to pixels"),
     "visibility": ("(T, 24)", "joint seen by the camera (not occluded, inside the image)"),
 }
+LABEL_KEYS = {**MOTION_KEYS, **CAMERA_KEYS}
 
 
 class LabelError(UnimoError):
@@ -53,12 +58,20 @@ def label_path(root: str, clip_id: str) -> str:
     return storage.join(root, LABELS, f"{clip_id}.npz")
 
 
+def _missing(label: dict) -> set[str]:
+    """Required keys a label lacks: every MOTION_KEY, and the CAMERA_KEYS all or none."""
+    missing = set(MOTION_KEYS) - set(label)
+    if set(CAMERA_KEYS) & set(label):
+        missing |= set(CAMERA_KEYS) - set(label)
+    return missing
+
+
 def write_label(path: str, label: dict[str, np.ndarray]) -> None:
-    missing = set(LABEL_KEYS) - set(label)
+    missing = _missing(label)
     if missing:
         raise LabelError(f"label for '{path}' lacks {', '.join(sorted(missing))}")
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(label[k]) for k in LABEL_KEYS})
+    np.savez_compressed(buf, **{k: np.asarray(label[k]) for k in LABEL_KEYS if k in label})
     storage.write_bytes(path, buf.getvalue())
 
 
@@ -68,12 +81,12 @@ def read_label(path: str) -> dict[str, np.ndarray]:
             label = {k: data[k] for k in data.files}
     except (ValueError, OSError, EOFError) as e:
         raise LabelError(f"label '{path}' is not a readable npz ({e})") from None
-    missing = set(LABEL_KEYS) - set(label)
+    missing = _missing(label)
     if missing:
         raise LabelError(f"label '{path}' lacks {', '.join(sorted(missing))}")
     T = len(label["poses"])
     for key in ("trans", "R", "t", "keypoints2d", "visibility"):
-        if len(label[key]) != T:
+        if key in label and len(label[key]) != T:
             raise LabelError(f"label '{path}': '{key}' has {len(label[key])} frames, poses has {T}")
     return label
 
@@ -90,6 +103,7 @@ class CorpusManifest:
     clip_ids: list[str] = field(default_factory=list)
     clip_info: dict = field(default_factory=dict)  # clip_id -> {"family" or "file": ...}
     code_version: str = "unknown"
+    videos: bool = True  # false: a motion-only corpus (labels without camera keys, no videos/)
     format_version: int = FORMAT_VERSION
 
     def write(self, root: str) -> None:

@@ -72,6 +72,20 @@ def test_same_seed_and_clip_id_give_the_same_clip(corpus, small, tmp_path):
     assert again["info"] == make_clip(small, str(tmp_path / "third"), 1, [])["info"]
 
 
+def test_motion_only_clip_has_the_same_motion_and_no_video(corpus, small, tmp_path):
+    out, _ = corpus
+    cid = clip_id(1)
+    make_clip(CorpusConfig(clips=2, frames=20, size=64, seed=5, videos=False), str(tmp_path), 1, [])
+    label = corpus_format.read_label(corpus_format.label_path(str(tmp_path), cid))
+    assert set(label) == set(corpus_format.MOTION_KEYS)
+    full = corpus_format.read_label(corpus_format.label_path(out, cid))
+    for k in ("poses", "trans", "betas"):
+        np.testing.assert_array_equal(label[k], full[k])
+    assert not storage.exists(corpus_format.video_path(str(tmp_path), cid))
+    with pytest.raises(corpus_format.LabelError, match="lacks R, keypoints2d"):
+        corpus_format.write_label(str(tmp_path / "half.npz"), {**label, "K": full["K"], "t": full["t"]})
+
+
 def test_random_duration_between_min_frames_and_frames(tmp_path):
     cfg = CorpusConfig(clips=4, frames=20, min_frames=8, size=32, seed=1)
     lengths = {len(corpus_format.read_label(corpus_format.label_path(str(tmp_path), r["clip_id"]))["poses"])
