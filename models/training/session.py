@@ -19,8 +19,8 @@ class TrainConfig:
 
     stage: Literal["motion_tokenizer"] = option("motion_tokenizer", help="what to train")
     data: str = option("", help="shards or corpus URL, or several comma-separated (default: generate a procedural corpus)")
-    corpus_clips: int = option(1024, help="clips of the generated procedural corpus, when data is empty")
-    mocap_clips: int = option(768, help="clips cut from real mocap (bvhtools' training files) added to it; 0: none")
+    corpus_clips: int = option(8192, help="clips of the generated procedural corpus, when data is empty")
+    mocap_clips: int = option(2048, help="clips cut from real mocap (bvhtools' training files) added to it; 0: none")
     window: int = option(64, help="frames per training window")
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     motion_tokenizer: MotionTokenizerStageConfig = field(default_factory=MotionTokenizerStageConfig)
@@ -28,9 +28,9 @@ class TrainConfig:
 
 
 def training_data(cfg) -> str:
-    """The data URLs (comma-separated): as given, or corpora generated once under UNIMO_HOME:
-    procedural motion, plus real mocap (the training files of bvhtools' BVH, fetched from
-    the package registry) unless mocap_clips=0 or debug."""
+    """The data URLs (comma-separated): as given, or motion-only corpora generated once under
+    UNIMO_HOME: procedural motion, plus real mocap (the training files of bvhtools' BVH,
+    fetched from the package registry) unless mocap_clips=0 or debug."""
     from unimo.models.training.motion_data import data_urls
     from unimo.pipelines import corpus_format
     from unimo.pipelines.corpus import CorpusConfig, build_corpus
@@ -38,11 +38,11 @@ def training_data(cfg) -> str:
     if cfg.data:
         return ",".join(data_urls(cfg.data))  # a wrong path fails here, in one line
     frames, clips = max(cfg.window, 128), 24 if cfg.debug else cfg.corpus_clips
-    # motion is what trains here: the videos are rendered small, just to keep each corpus whole
-    corpora = {f"train_corpus_seed0_{clips}x{frames}": CorpusConfig(clips=clips, frames=frames, size=32, seed=0)}
+    # motion is all that trains here: no videos, so thousands of clips take a minute
+    corpora = {f"train_motion_seed0_{clips}x{frames}": CorpusConfig(clips=clips, frames=frames, seed=0, videos=False)}
     if cfg.mocap_clips and not cfg.debug:
-        corpora[f"mocap_bvhtools_train_{cfg.mocap_clips}x{frames}"] = CorpusConfig(
-            clips=cfg.mocap_clips, frames=frames, size=32, seed=0, source="bvhtools")
+        corpora[f"mocap_bvhtools_train_motion_{cfg.mocap_clips}x{frames}"] = CorpusConfig(
+            clips=cfg.mocap_clips, frames=frames, seed=0, source="bvhtools", videos=False)
     urls = []
     for name, corpus in corpora.items():
         url = home_path("datasets", name)
