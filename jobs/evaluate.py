@@ -61,7 +61,8 @@ def evaluate_motion_tokenizer(cfg: EvalConfig) -> str:
     kin = body_model.load_kinematics(tok.body_model)
     rows = ["| held-out motion | windows | MPJPE (mm) | PA-MPJPE (mm) | PVE (mm) | accel err (m/s^2) | codebook usage | perplexity |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for key, (name, data) in ev.held_out_sets(cfg.window, kin, seen_reference=True).items():
+    sets = ev.held_out_sets(cfg.window, kin, seen_reference=True)
+    for key, (name, data) in sets.items():
         r = ev.evaluate(tok, data)
         mlflow.log_metrics({f"{key}/{k}": v for k, v in r.items()})
         rows.append(f"| {name} | {r['windows']} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | {r['pve_mm']:.1f} | "
@@ -69,7 +70,13 @@ def evaluate_motion_tokenizer(cfg: EvalConfig) -> str:
     m = tok.config
     header = (f"motion tokenizer {cfg.checkpoint}: codebook {m.codebook_size}, stride {m.temporal_stride}, s={m.expansion}, "
               f"experts {m.experts}; {cfg.window}-frame windows at 30 fps")
-    return header + "\n\n" + "\n".join(rows)
+    # how far the held-out mocap is from every training mocap pose (cut from the whole files)
+    training_mocap = ev.mocap_windows(cfg.window, 200, kin, split="train")
+    nearest = {key: ev.nearest_pose_mm(sets[key][1], training_mocap, kin) for key in ("mocap", "mocap_seen")}
+    mlflow.log_metrics({f"{key}/nearest_training_pose_mm": v for key, v in nearest.items()})
+    note = (f"Nearest training pose: the held-out mocap's frames are {nearest['mocap']:.1f} mm (MPJPE, root-relative, facing +z) "
+            f"from the closest frame of the training mocap files; the seen windows' are {nearest['mocap_seen']:.1f} mm.")
+    return header + "\n\n" + "\n".join(rows) + "\n\n" + note
 
 
 def main(cfg: EvalConfig) -> None:

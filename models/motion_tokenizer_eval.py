@@ -41,12 +41,36 @@ def held_out_sets(frames: int, kinematics, seen_reference: bool = False) -> dict
     """The held-out sets, key -> (description, windows), the same for evaluate and sweep;
     with `seen_reference`, also windows of the mocap files training uses (for comparison)."""
     sets = {
-        "procedural": ("procedural, unseen seeds", procedural_windows(frames, 10, kinematics)),
+        # 32 windows a family: ~10,000 tokens, enough for codebook usage to mean something
+        "procedural": ("procedural, unseen seeds", procedural_windows(frames, 32, kinematics)),
         "mocap": ("real mocap, held-out file (bvhtools test2.bvh)", mocap_windows(frames, 60, kinematics, split="held_out")),
     }
     if seen_reference:
         sets["mocap_seen"] = ("real mocap, training files (seen; reference only)", mocap_windows(frames, 30, kinematics, split="train"))
     return sets
+
+
+def canonical_joints(rows: list[dict], kinematics) -> torch.Tensor:
+    """Every frame's joints, root-relative and turned to face +z: (frames, 24, 3)."""
+    from unimo.models import motion_features as mf
+
+    poses = torch.as_tensor(np.concatenate([r["poses"] for r in rows])).float()
+    betas = torch.as_tensor(np.stack([r["betas"] for r in rows])).float().repeat_interleave(len(rows[0]["poses"]), 0)
+    joints = kinematics(poses, betas, torch.zeros(len(poses), 3))
+    unturn = mf.yaw_matrix(-mf.heading(poses[:, None]))
+    return torch.einsum("nij,nkj->nki", unturn, joints - joints[:, :1])
+
+
+def nearest_pose_mm(rows: list[dict], reference: list[dict], kinematics, stride: int = 2) -> float:
+    """Mean over the frames of `rows` of the MPJPE (mm) to the closest frame of `reference`
+    (every `stride`-th): how far a set's poses are from any pose a tokenizer trained on
+    `reference` has seen, a floor for one that could only reproduce them."""
+    query, bank = canonical_joints(rows, kinematics), canonical_joints(reference, kinematics)[::stride]
+    errors = []
+    for chunk in query.split(1024):
+        nearest = torch.cdist(chunk.flatten(1), bank.flatten(1)).argmin(dim=1)
+        errors.append((chunk - bank[nearest]).norm(dim=-1).mean(dim=1))
+    return float(torch.cat(errors).mean()) * 1000
 
 
 def _row(m) -> dict:
