@@ -86,15 +86,16 @@ def list_motion_files(kind: str, path: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=8)  # a corpus cuts many clips from each file, taking files in turn
-def load_motion_file(kind: str, path: str, kinematics) -> Motion:
-    """An imported file, retargeted to the body model (parsed once per process)."""
+def load_motion_file(kind: str, path: str, kinematics, fps: float) -> Motion:
+    """An imported file, retargeted to the body model and resampled to `fps` (once per
+    process: resampling a whole recording costs more than cutting a clip from it)."""
     if kind == "amass":
         from unimo.pipelines.amass import load_amass
 
-        return load_amass(path, kinematics)
+        return load_amass(path, kinematics).resample(fps)
     from unimo.pipelines.bvh import load_bvh
 
-    return load_bvh(path, kinematics)
+    return load_bvh(path, kinematics).resample(fps)
 
 
 def make_motion(cfg: CorpusConfig, index: int, rng: np.random.Generator, kinematics, files: list[str]) -> Motion:
@@ -104,7 +105,7 @@ def make_motion(cfg: CorpusConfig, index: int, rng: np.random.Generator, kinemat
         family = cfg.families[int(rng.integers(len(cfg.families)))]
         return procedural.generate(family, frames, cfg.fps, rng, kinematics)
     source = files[index % len(files)]
-    full = load_motion_file("bvh" if kind == "bvhtools" else kind, source, kinematics).resample(cfg.fps)
+    full = load_motion_file("bvh" if kind == "bvhtools" else kind, source, kinematics, cfg.fps)
     if len(full) < frames:
         raise ValueError(f"'{source}' has {len(full)} frames at {cfg.fps} fps, fewer than frames={frames}")
     start = int(rng.integers(0, len(full) - frames + 1))
