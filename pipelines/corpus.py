@@ -33,7 +33,7 @@ class CorpusConfig:
     size: int = option(128, help="frame width and height in pixels (even)")
     source: str = option("procedural", help="'procedural', 'amass PATH' / 'bvh PATH' to render imported motion, or "
                                             "'bvhtools' (the registry's mocap, its training files)")
-    videos: bool = option(True, help="render and encode each clip's video; false: motion labels only (enough to train a motion tokenizer, ~100x faster)")
+    videos: bool = option(True, help="render and encode each clip's video; false: motion labels only (enough to train a motion tokenizer; rendering is most of a clip's cost)")
     families: list[str] = option(list(procedural.FAMILIES), help="procedural motion families to draw from")
     body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl (or its folder)")
     num_cpus_per_clip: float = option(1.0, help="CPU reserved by each clip's Ray task")

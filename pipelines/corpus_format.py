@@ -8,8 +8,8 @@ the corpus generator, the preprocessing pipeline and anyone supplying their own 
 
 A user with real video and ground truth (or their own pseudo-labels) writes the same
 layout; `labels/` is optional for inputs that only have videos. A motion-only corpus
-(`CorpusManifest.videos` false: enough to train a motion tokenizer, and a hundred times
-faster to make) has no `videos/`, and its labels only the MOTION_KEYS.
+(`CorpusManifest.videos` false: enough to train a motion tokenizer, and made without
+rendering, which dominates a clip's cost) has no `videos/`, and its labels only the MOTION_KEYS.
 """
 
 from __future__ import annotations
