@@ -2,7 +2,8 @@
 
 Loss = per-group reconstruction of the normalised features (shape, translation, global
 orientation, body pose), a joint-position loss through the joints-only kinematics, a
-velocity loss on those joints, and the codebook commitment loss.
+velocity loss on those joints, and the codebook commitment loss. Training windows are
+augmented first (`motion_augment`: mirroring by default); validation windows never are.
 """
 
 from __future__ import annotations
