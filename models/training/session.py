@@ -22,6 +22,7 @@ class TrainConfig:
     corpus_clips: int = option(8192, help="clips of the generated procedural corpus, when data is empty")
     mocap_clips: int = option(2048, help="clips cut from real mocap (bvhtools' training files) added to it; 0: none")
     window: int = option(64, help="frames per training window")
+    val_windows: int = option(512, help="validation windows, at most (a fixed sample of the validation clips): PVE costs a full mesh a frame")
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     motion_tokenizer: MotionTokenizerStageConfig = field(default_factory=MotionTokenizerStageConfig)
     debug: bool = option(False, help="a tiny model, 20 steps, a small generated corpus")
@@ -83,7 +84,8 @@ def train_stage(cfg: TrainConfig, parent_run_id: str | None = None, callbacks: l
     ray_session.connect()
     mean, std = feature_stats(data)
     stage_cfg = with_stats(cfg.motion_tokenizer, mean, std)
-    train_ds, val_ds = (d.materialize() for d in motion_datasets(data, cfg.window))
+    train_ds, val_ds = motion_datasets(data, cfg.window)
+    train_ds, val_ds = train_ds.materialize(), val_ds.limit(cfg.val_windows).materialize()
     needed = cfg.trainer.batch_size * cfg.trainer.num_workers
     if train_ds.count() < needed:
         from unimo.models.training.motion_data import DataError
