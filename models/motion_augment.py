@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import torch
 
 from unimo.platform.config import option
-from unimo.platform.smpl_skeleton import JOINT_NAMES, MIRROR, NUM_JOINTS
+from unimo.platform.smpl_skeleton import ARM_JOINT_NAMES, JOINT, MIRROR, NUM_JOINTS
 
-ARM_JOINTS = [i for i, n in enumerate(JOINT_NAMES) if any(k in n for k in ("collar", "shoulder", "elbow", "wrist", "hand"))]
+ARM_JOINTS = [JOINT[n] for n in ARM_JOINT_NAMES]
 _REFLECT = torch.tensor([1.0, -1.0, -1.0])
 
 

@@ -24,7 +24,7 @@ from torch import nn
 from unimo.models import motion_features as mf
 from unimo.models.quantizer import EMAQuantizer, QuantizerOutput
 from unimo.platform.config import option
-from unimo.platform.smpl_skeleton import JOINT_NAMES
+from unimo.platform.smpl_skeleton import ARM_JOINT_NAMES, JOINT_NAMES
 
 # Body-pose groups for experts beyond the four parameter groups, split by kinematic chain.
 POSE_GROUPS = {
@@ -38,7 +38,7 @@ _CHAINS = {
     "right_leg": ["right_hip", "right_knee", "right_ankle", "right_foot"],
     "spine": ["spine1", "spine2", "spine3"],
     "head": ["neck", "head"],
-    "arms": [n for n in JOINT_NAMES if any(k in n for k in ("collar", "shoulder", "elbow", "wrist", "hand"))],
+    "arms": ARM_JOINT_NAMES,
     "left_arm": ["left_collar", "left_shoulder", "left_elbow", "left_wrist", "left_hand"],
     "right_arm": ["right_collar", "right_shoulder", "right_elbow", "right_wrist", "right_hand"],
 }

@@ -26,12 +26,12 @@ def procedural_windows(frames: int, per_family: int, kinematics, fps: float = 30
 
 def mocap_windows(frames: int, max_per_file: int, kinematics, fps: float = 30.0, split: str = "held_out") -> list[dict]:
     """Evenly spaced windows of each BVH file of `split` (see registry_data.bvhtools_mocap)."""
-    from unimo.pipelines.bvh import load_bvh
+    from unimo.pipelines.corpus import load_motion_file
     from unimo.pipelines.registry_data import bvhtools_mocap
 
     rows = []
     for path in bvhtools_mocap(split):
-        motion = load_bvh(path, kinematics).resample(fps)
+        motion = load_motion_file("bvh", path, kinematics, fps)  # parsed once per process
         starts = np.linspace(0, len(motion) - frames, num=max_per_file).astype(int) if len(motion) >= frames else []
         rows += [_row(motion.window(int(s), frames)) for s in starts]
     return rows
@@ -55,7 +55,7 @@ def canonical_joints(rows: list[dict], kinematics) -> torch.Tensor:
     from unimo.models import motion_features as mf
 
     poses = torch.as_tensor(np.concatenate([r["poses"] for r in rows])).float()
-    betas = torch.as_tensor(np.stack([r["betas"] for r in rows])).float().repeat_interleave(len(rows[0]["poses"]), 0)
+    betas = torch.as_tensor(np.concatenate([np.repeat(r["betas"][None], len(r["poses"]), 0) for r in rows])).float()
     joints = kinematics(poses, betas, torch.zeros(len(poses), 3))
     unturn = mf.yaw_matrix(-mf.heading(poses[:, None]))
     return torch.einsum("nij,nkj->nki", unturn, joints - joints[:, :1])

@@ -226,28 +226,31 @@ def _hinge_twist(local_child: Rotation, axis: np.ndarray, child_bone: np.ndarray
     return Rotation.from_rotvec(angle * a)
 
 
+def _twist_fix(j: int, local: Rotation, glob: list[Rotation], rest: np.ndarray) -> Rotation:
+    """The constant rotation that joint j's global rotation takes on the right (see the
+    module docstring); `local` is j's rotation against its corrected parent."""
+    kids = children(j)
+    if len(kids) > 1:
+        return Rotation.identity()  # twist fixed by two directions already
+    if not kids:
+        return local.mean().inv()
+    hinge = FLEXION_NORMAL.get(JOINT_NAMES[kids[0]])
+    if hinge is not None:  # hips and shoulders: the knee's or elbow's flexion plane
+        fix = _hinge_twist(glob[j].inv() * glob[kids[0]], _bone(rest, j), _bone(rest, kids[0]), hinge)
+        if fix is not None:
+            return fix
+    axis = _bone(rest, j)
+    angles = _twist_angles(local, axis)
+    mean = np.arctan2(np.sin(angles).mean(), np.cos(angles).mean())
+    return Rotation.from_rotvec(-mean * axis / np.linalg.norm(axis))
+
+
 def _natural_twists(glob: list[Rotation], rest: np.ndarray) -> list[Rotation]:
     """Global rotations with constant twist offsets removed (see the module docstring);
     root to leaves, so each joint's local rotation is taken against its corrected parent."""
     out = [glob[0]]
     for j in range(1, NUM_JOINTS):
-        local = out[PARENTS[j]].inv() * glob[j]
-        kids = children(j)
-        hinge = FLEXION_NORMAL.get(JOINT_NAMES[kids[0]]) if len(kids) == 1 else None
-        fix = None
-        if hinge is not None:  # hips and shoulders: the knee's or elbow's flexion plane fixes the twist
-            fix = _hinge_twist(glob[j].inv() * glob[kids[0]], rest[kids[0]] - rest[j], _bone(rest, kids[0]), hinge)
-        if fix is None and len(kids) == 1:
-            axis = rest[kids[0]] - rest[j]
-            angles = _twist_angles(local, axis)
-            mean = np.arctan2(np.sin(angles).mean(), np.cos(angles).mean())
-            fix = Rotation.from_rotvec(-mean * axis / np.linalg.norm(axis))
-        elif fix is None and not kids:
-            mean = local.mean()
-            fix = mean.inv()
-        elif fix is None:
-            fix = Rotation.identity()  # twist fixed by two directions already
-        out.append(glob[j] * fix)
+        out.append(glob[j] * _twist_fix(j, out[PARENTS[j]].inv() * glob[j], glob, rest))
     return out
 
 

@@ -17,6 +17,9 @@ JOINT = {name: i for i, name in enumerate(JOINT_NAMES)}
 # Left/right pairs, e.g. for mirroring motion.
 MIRROR = [JOINT_NAMES.index(n.replace("left", "@").replace("right", "left").replace("@", "right")) for n in JOINT_NAMES]
 
+# The arms, collars down to hands (for decoder expert groups and arm-mixing augmentation).
+ARM_JOINT_NAMES = [n for n in JOINT_NAMES if any(k in n for k in ("collar", "shoulder", "elbow", "wrist", "hand"))]
+
 # Hinge joints and the direction of (parent bone x child bone) when they flex, in SMPL's
 # rest frame (+x left, +y up, +z forward): knees bend the shin back, elbows the forearm
 # forward. A rigid property of the body, whatever the motion.
