@@ -3,10 +3,13 @@ run of one parent, each evaluated on held-out motion; prints the comparison tabl
 
     python jobs/sweep.py                                   # the motion tokenizer ablation
     python jobs/sweep.py 'variants=[{motion_tokenizer.model.codebook_size: 256}, {}]' train.trainer.steps=2000
+    python jobs/sweep.py 'seeds=[0, 1]'                    # every variant twice
 
 Each variant is a set of overrides of `train` (the jobs/train.py config); {} is the base.
 The default variants are the ablation: expert decoders vs one decoder, s in {1, 2, 4},
-codebook sizes {256, 512, 1024}.
+codebook sizes {256, 512, 1024}. With several seeds, the table gives each variant's mean
+over seeds and, after the ±, half the range: a difference between variants smaller than
+that is noise.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class SweepConfig:
         trainer=TrainerConfig(steps=400, batch_size=32, lr=1e-3, checkpoint_every=400, eval_every=400),
         motion_tokenizer=MotionTokenizerStageConfig(model=MotionTokenizerConfig(hidden=128, code_dim=64))))
     variants: list[dict] = option(ABLATION, help="overrides of `train`, one training run each ({} is the base)")
+    seeds: list[int] = option([0], help="trainer seeds: every variant trains once per seed")
     max_concurrent: int = option(1, help="trials at once (each takes train.trainer.num_workers workers)")
     window: int = option(64, help="frames per held-out evaluation window")
 
@@ -53,12 +57,13 @@ def trial(config: dict) -> None:
         for part in path:
             node = node[part]
         node[last] = value
-    base["trainer"]["run_name"] = f"sweep-{config['sweep_id']}-{name}"
+    base["trainer"]["seed"] = config["seed"]
+    base["trainer"]["run_name"] = f"sweep-{config['sweep_id']}-{name}-seed{config['seed']}"
     cfg = from_dict(TrainConfig, base)
     result = train_stage(cfg, parent_run_id=config["parent_run_id"], callbacks=[TuneReportCallback()])
     tok = MotionTokenizerInference.load(result["checkpoint"])
     kin = body_model.load_kinematics(tok.body_model)
-    final = {"variant": name}
+    final = {"variant": name, "seed": config["seed"]}
     for label, (_, rows) in ev.held_out_sets(config["window"], kin).items():
         final.update({f"{label}/{k}": v for k, v in ev.evaluate(tok, rows).items()})
     ray.tune.report(final)
@@ -70,6 +75,7 @@ def main(cfg: SweepConfig) -> None:
     import mlflow
     import ray.tune
 
+    from unimo.models import motion_tokenizer_eval as ev
     from unimo.models.training.session import training_data
     from unimo.platform import ray_session, tracking
 
@@ -79,22 +85,15 @@ def main(cfg: SweepConfig) -> None:
     with tracking.start_run("sweep", cfg, run_name=f"sweep-{sweep_id}") as parent:
         tuner = ray.tune.Tuner(
             ray.tune.with_resources(trial, {"CPU": 0.25}),
-            param_space={"train": cfg.train, "variant": ray.tune.grid_search(cfg.variants), "window": cfg.window,
+            param_space={"train": cfg.train, "variant": ray.tune.grid_search(cfg.variants),
+                         "seed": ray.tune.grid_search(cfg.seeds), "window": cfg.window,
                          "parent_run_id": parent.info.run_id, "sweep_id": sweep_id},
             tune_config=ray.tune.TuneConfig(max_concurrent_trials=cfg.max_concurrent),
         )
         results = tuner.fit()
-        rows = ["| variant | proc. MPJPE (mm) | proc. PA-MPJPE | mocap MPJPE (mm) | mocap PA-MPJPE | mocap accel (m/s^2) | usage (proc.) | usage (mocap) |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for r in results:
-            m = r.metrics or {}
-            if "variant" not in m:
-                rows.append(f"| failed: {r.error} | | | | | | | |")
-                continue
-            rows.append(f"| {m['variant']} | {m['procedural/mpjpe_mm']:.1f} | {m['procedural/pa_mpjpe_mm']:.1f} | "
-                        f"{m['mocap/mpjpe_mm']:.1f} | {m['mocap/pa_mpjpe_mm']:.1f} | {m['mocap/accel_err']:.2f} | "
-                        f"{m['procedural/codebook_usage']:.0%} | {m['mocap/codebook_usage']:.0%} |")
-        table = "\n".join(rows)
+        finished = [r.metrics for r in results if r.metrics and "variant" in r.metrics]
+        table = "\n".join([ev.ablation_table(finished, len(cfg.seeds))] +
+                          [f"failed: {r.error}" for r in results if not (r.metrics and "variant" in r.metrics)])
         mlflow.log_text(table, "sweep.md")
     print(f"\n{table}\n\nMLflow: {tracking.run_url(parent)}")
 

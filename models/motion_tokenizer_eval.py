@@ -87,3 +87,31 @@ def evaluate(tokenizer: MotionTokenizerInference, rows: list[dict], fps: float =
         out = stage.validate(tokenizer.model, batches)
     out["windows"] = len(rows)
     return out
+
+
+ABLATION_COLUMNS = [("proc. MPJPE (mm)", "procedural/mpjpe_mm", "{:.1f}"), ("proc. PA-MPJPE", "procedural/pa_mpjpe_mm", "{:.1f}"),
+                    ("mocap MPJPE (mm)", "mocap/mpjpe_mm", "{:.1f}"), ("mocap PA-MPJPE", "mocap/pa_mpjpe_mm", "{:.1f}"),
+                    ("mocap accel (m/s^2)", "mocap/accel_err", "{:.2f}"), ("usage (proc.)", "procedural/codebook_usage", "{:.0%}"),
+                    ("usage (mocap)", "mocap/codebook_usage", "{:.0%}")]
+
+
+def ablation_table(runs: list[dict], seeds: int = 1) -> str:
+    """A markdown row per variant (in first-seen order) from runs' metrics: `variant` and the
+    held-out sets' `<set>/<metric>`. With several seeds a cell is the mean ± half the range,
+    so a gap between rows smaller than the ± is noise; a variant missing seeds says so."""
+    by_variant: dict[str, list[dict]] = {}
+    for run in runs:
+        by_variant.setdefault(run["variant"], []).append(run)
+    rows = ["| variant | " + " | ".join(title for title, _, _ in ABLATION_COLUMNS) + " |",
+            "| --- |" + " --- |" * len(ABLATION_COLUMNS)]
+    for variant, seen in by_variant.items():
+        cells = []
+        for _, key, fmt in ABLATION_COLUMNS:
+            values = [run[key] for run in seen]
+            cell = fmt.format(sum(values) / len(values))
+            if seeds > 1:
+                cell += " ± " + fmt.format((max(values) - min(values)) / 2)
+            cells.append(cell)
+        missing = "" if len(seen) == seeds else f" ({len(seen)} of {seeds} seeds)"
+        rows.append(f"| {variant}{missing} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
