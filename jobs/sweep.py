@@ -91,9 +91,10 @@ def main(cfg: SweepConfig) -> None:
             tune_config=ray.tune.TuneConfig(max_concurrent_trials=cfg.max_concurrent),
         )
         results = tuner.fit()
-        finished = [r.metrics for r in results if r.metrics and "variant" in r.metrics]
-        table = "\n".join([ev.ablation_table(finished, len(cfg.seeds))] +
-                          [f"failed: {r.error}" for r in results if not (r.metrics and "variant" in r.metrics)])
+        finished, failed = [], []
+        for r in results:
+            (finished if "variant" in (r.metrics or {}) else failed).append(r)
+        table = "\n".join([ev.ablation_table([r.metrics for r in finished], len(cfg.seeds))] + [f"failed: {r.error}" for r in failed])
         mlflow.log_text(table, "sweep.md")
     print(f"\n{table}\n\nMLflow: {tracking.run_url(parent)}")
 

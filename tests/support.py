@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,9 +38,6 @@ def kill_process_group(pgid: int, timeout: float = 60.0) -> None:
     Waiting for the leader is not enough: a member blocked in a write (Ray Train's
     controller saving its checkpoint snapshot, say) finishes that write after the leader
     is reaped. Zombies are dead already, so they are not waited for."""
-    import signal
-    import time
-
     os.killpg(pgid, signal.SIGKILL)
     deadline = time.time() + timeout
     while time.time() < deadline and _live_members(pgid):
@@ -46,6 +45,7 @@ def kill_process_group(pgid: int, timeout: float = 60.0) -> None:
 
 
 def _live_members(pgid: int) -> list[int]:
+    """PIDs of the group's processes that are not zombies, read from /proc."""
     live = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
