@@ -32,27 +32,42 @@ def run_job(script: str, *args: str, env: dict | None = None, timeout: int = 600
     )
 
 
-def kill_process_group(pgid: int, timeout: float = 60.0) -> None:
-    """SIGKILL a process group and wait until none of its members still runs.
+def kill_process_tree(pid: int, timeout: float = 60.0) -> None:
+    """SIGKILL a process and every descendant, and wait until none of them still runs.
 
-    Waiting for the leader is not enough: a member blocked in a write (Ray Train's
-    controller saving its checkpoint snapshot, say) finishes that write after the leader
-    is reaped. Zombies are dead already, so they are not waited for."""
-    os.killpg(pgid, signal.SIGKILL)
+    Ray's workers (the Train controller among them) may sit in process groups of their own,
+    so killing the driver's group is not enough; and a member blocked in a write (the
+    checkpoint snapshot, say) finishes it after the driver is reaped. The tree is read
+    before anything dies, while every parent link still holds. Zombies are not waited for."""
+    tree = _descendants(pid) | {pid}
+    for member in tree:
+        try:
+            os.kill(member, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     deadline = time.time() + timeout
-    while time.time() < deadline and _live_members(pgid):
+    while time.time() < deadline and tree & _live_processes().keys():
         time.sleep(0.1)
 
 
-def _live_members(pgid: int) -> list[int]:
-    """PIDs of the group's processes that are not zombies, read from /proc."""
-    live = []
+def _live_processes() -> dict[int, int]:
+    """Parent PID of every process that is not a zombie, read from /proc."""
+    parents = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             # the command name is in parentheses and may hold spaces: split after it
-            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
         except (OSError, IndexError, ValueError):
             continue  # the process ended while we looked
-        if int(group) == pgid and state != "Z":
-            live.append(int(stat.parent.name))
-    return live
+        if state != "Z":
+            parents[int(stat.parent.name)] = int(ppid)
+    return parents
+
+
+def _descendants(pid: int) -> set[int]:
+    parents = _live_processes()
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found

@@ -11,7 +11,7 @@ import time
 import mlflow
 import pytest
 import torch
-from support import PYTHON, REPO, kill_process_group, run_job
+from support import PYTHON, REPO, kill_process_tree, run_job
 
 from unimo.models.motion_tokenizer_api import MotionTokenizerInference
 from unimo.models.training.checkpoint import CheckpointError
@@ -78,7 +78,7 @@ def test_a_killed_run_resumes_from_its_checkpoint(corpus, tmp_path):
     while not snapshot.exists() or json.loads(snapshot.read_text()).get("latest_checkpoint_result") is None:
         assert proc.poll() is None and time.time() < deadline, "no checkpoint before the run ended"
         time.sleep(0.2)
-    kill_process_group(proc.pid)  # the driver and the Ray it started, mid-run
+    kill_process_tree(proc.pid)  # the driver and the Ray it started, mid-run
     proc.wait()
     checkpoint_step = json.loads(snapshot.read_text())["latest_checkpoint_result"]["metrics"]["step"]
     first = history(home, "killme", "train/loss")[0]
