@@ -48,9 +48,10 @@ def main(cfg: DemoConfig) -> None:
         pre = PreprocessConfig(input=storage.join(corpus_out, "videos"), output=shards_out, decode=cfg.decode, fit=cfg.fit)
         with tracking.start_run("preprocess", pre, parent_run_id=parent.info.run_id):
             summary = run_preprocess(pre)
-        train = TrainConfig(data=shards_out, window=cfg.decode.window, trainer=replace(cfg.trainer, run_name="demo-motion-tokenizer"))
-        train = replace(train, motion_tokenizer=replace(train.motion_tokenizer, model=replace(
-            train.motion_tokenizer.model, codebook_size=64, code_dim=32, hidden=64, depth=1)))
+        train = TrainConfig(data=shards_out, trainer=replace(cfg.trainer, run_name="demo-motion-tokenizer"))
+        mt = train.motion_tokenizer
+        train = replace(train, motion_tokenizer=replace(mt, data=replace(mt.data, window=cfg.decode.window), model=replace(
+            mt.model, codebook_size=64, code_dim=32, hidden=64, depth=1)))
         result = train_stage(train, parent_run_id=parent.info.run_id)
     print(f"\ndemo finished: outputs in {out}")
     print(f"  corpus:     {len(manifest.clip_ids)} clips in {corpus_out}")

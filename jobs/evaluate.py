@@ -49,8 +49,8 @@ def held_out_corpus(cfg: EvalConfig) -> str:
 def evaluate_motion_tokenizer(cfg: EvalConfig) -> str:
     import mlflow
 
-    from unimo.models import motion_tokenizer_eval as ev
-    from unimo.models.motion_tokenizer_api import MotionTokenizerInference
+    from unimo.models.motion_tokenizer import evaluation as ev
+    from unimo.models.motion_tokenizer.api import MotionTokenizerInference
     from unimo.platform import body_model
 
     if not cfg.checkpoint:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from unimo.models.motion_tokenizer import MotionTokenizerConfig
-from unimo.models.motion_tokenizer_stage import MotionTokenizerStageConfig
+from unimo.models.motion_tokenizer.model import MotionTokenizerConfig
+from unimo.models.motion_tokenizer.stage import MotionTokenizerStageConfig
 from unimo.models.training.loop import TrainerConfig
 from unimo.models.training.session import TrainConfig
 from unimo.platform import cli
@@ -43,8 +43,8 @@ def trial(config: dict) -> None:
     import ray.tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from unimo.models import motion_tokenizer_eval as ev
-    from unimo.models.motion_tokenizer_api import MotionTokenizerInference
+    from unimo.models.motion_tokenizer import evaluation as ev
+    from unimo.models.motion_tokenizer.api import MotionTokenizerInference
     from unimo.models.training.session import train_stage
     from unimo.platform import body_model
     from unimo.platform.config import from_dict, to_dict
@@ -75,12 +75,13 @@ def main(cfg: SweepConfig) -> None:
     import mlflow
     import ray.tune
 
-    from unimo.models import motion_tokenizer_eval as ev
-    from unimo.models.training.session import training_data
+    from unimo.models.motion_tokenizer import evaluation as ev
+    from unimo.models.motion_tokenizer.stage import training_data
     from unimo.platform import ray_session, tracking
 
     ray_session.connect()
-    training_data(cfg.train)  # generate the corpus once, before trials race for it
+    # generate the corpora once, before trials race for them
+    training_data(cfg.train.data, cfg.train.motion_tokenizer.data, cfg.train.debug, use_ray=True)
     sweep_id = uuid.uuid4().hex[:6]
     with tracking.start_run("sweep", cfg, run_name=f"sweep-{sweep_id}") as parent:
         tuner = ray.tune.Tuner(

@@ -1,12 +1,16 @@
-"""Train a stage with Ray Train (TorchTrainer, DDP on N workers), tracked in MLflow.
+"""Train a stage, with Ray Train (TorchTrainer, DDP on N workers) or in this process,
+tracked in MLflow.
 
     python jobs/train.py --stage motion_tokenizer
     python jobs/train.py --stage motion_tokenizer --data ./shards trainer.num_workers=2 trainer.run_name=mt-a
+    python jobs/train.py --stage motion_tokenizer trainer.runner=local      # one process, no Ray
+    python jobs/train.py --config configs/motion_tokenizer_gpu.yaml          # on a GPU
     ray job submit --working-dir . -- python jobs/train.py --stage motion_tokenizer --data s3://bucket/shards
 
 --data takes preprocessed shards (jobs/preprocess.py) or a corpus (jobs/make_corpus.py);
-with none, a procedural corpus is generated. Rerunning with the same trainer.run_name
-resumes from its last checkpoint. `debug=true` trains a tiny model for a few steps.
+with none, the stage generates its own. Rerunning with the same trainer.run_name resumes
+from its last checkpoint; under Ray a failed worker is replaced and resumed by itself
+(trainer.max_failures). `debug=true` trains a tiny model for a few steps.
 """
 
 from __future__ import annotations

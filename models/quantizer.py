@@ -48,6 +48,12 @@ class EMAQuantizer(nn.Module):
         return self.codebook[codes].permute(0, 2, 1)
 
     def forward(self, z: torch.Tensor) -> QuantizerOutput:
+        # in fp32 whatever the autocast around it: bf16 distances pick the wrong code, and
+        # the EMA statistics would lose small updates
+        with torch.autocast(z.device.type, enabled=False):
+            return self._quantize(z.float())
+
+    def _quantize(self, z: torch.Tensor) -> QuantizerOutput:
         B, D, L = z.shape
         flat = z.permute(0, 2, 1).reshape(-1, D)
         if self.normalize:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from unimo.pipelines import corpus_format, procedural, video_io
+from unimo.pipelines import corpus_format, procedural
 from unimo.pipelines.motion import Motion
 from unimo.platform import storage
 from unimo.platform.config import option
@@ -117,7 +117,7 @@ def make_motion(cfg: CorpusConfig, index: int, rng: np.random.Generator, kinemat
 def make_clip(cfg: CorpusConfig, out: str, index: int, files: list[str]) -> dict:
     """Generate, render, encode and write one clip (or, without videos, its motion only);
     returns its summary (with timings)."""
-    from unimo.pipelines import synthetic
+    from unimo.pipelines import synthetic, video_io
     from unimo.platform import body_model
 
     cid = clip_id(index)
@@ -149,25 +149,41 @@ def make_clip(cfg: CorpusConfig, out: str, index: int, files: list[str]) -> dict
             "seconds": {"generate": t1 - t0, "render": t2 - t1, "encode": t3 - t2}}
 
 
-def build_corpus(cfg: CorpusConfig, out: str, progress: bool = True) -> tuple[corpus_format.CorpusManifest, list[dict]]:
-    """Run every clip as a Ray task and write the manifest; returns it with each clip's
-    summary (timings, or `skipped` for clips already there)."""
-    import ray
+def build_corpus(cfg: CorpusConfig, out: str, progress: bool = True, use_ray: bool = True
+                 ) -> tuple[corpus_format.CorpusManifest, list[dict]]:
+    """Make every clip and write the manifest; returns it with each clip's summary (timings,
+    or `skipped` for clips already there). Each clip is a Ray task; with `use_ray=False`, a
+    task of a local process pool instead (where Ray is not installed: the same clips)."""
     from tqdm import tqdm
 
-    from unimo.platform import body_model, ray_session, tracking
+    from unimo.platform import body_model, tracking
 
     body = body_model.resolve(cfg.body_model)  # bad inputs fail here, before Ray starts
     files = motion_files(cfg)
-    ray_session.connect()
-    task = ray.remote(num_cpus=cfg.num_cpus_per_clip)(make_clip)
-    pending = [task.remote(cfg, out, i, files) for i in range(cfg.clips)]
     results = []
     with tqdm(total=cfg.clips, desc="clips", unit="clip", disable=not progress) as bar:
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            results.extend(ray.get(done))
-            bar.update(len(done))
+        if not use_ray:
+            import multiprocessing
+            import os
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            # spawn, not fork: the parent may hold torch threads (and CUDA) already
+            with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) as pool:
+                for future in as_completed([pool.submit(make_clip, cfg, out, i, files) for i in range(cfg.clips)]):
+                    results.append(future.result())
+                    bar.update(1)
+        else:
+            import ray
+
+            from unimo.platform import ray_session
+
+            ray_session.connect()
+            task = ray.remote(num_cpus=cfg.num_cpus_per_clip)(make_clip)
+            pending = [task.remote(cfg, out, i, files) for i in range(cfg.clips)]
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                results.extend(ray.get(done))
+                bar.update(len(done))
     results.sort(key=lambda r: r["clip_id"])
     manifest = corpus_format.CorpusManifest(
         seed=cfg.seed, clips=cfg.clips, frames=cfg.frames, fps=cfg.fps, size=cfg.size, source=cfg.source,

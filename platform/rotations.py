@@ -136,7 +136,7 @@ def rotation_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     cos = (a * b).sum(-1, keepdim=True).clamp(-1, 1)
     sin = axis.norm(dim=-1, keepdim=True)
     # Opposite directions: turn by pi about any axis perpendicular to a.
-    helper = torch.where(a[..., :1].abs() < 0.9, torch.tensor([1.0, 0, 0], dtype=a.dtype), torch.tensor([0, 1.0, 0], dtype=a.dtype))
+    helper = torch.where(a[..., :1].abs() < 0.9, torch.tensor([1.0, 0, 0], dtype=a.dtype, device=a.device), torch.tensor([0, 1.0, 0], dtype=a.dtype, device=a.device))
     perp = torch.nn.functional.normalize(torch.cross(a, helper, dim=-1), dim=-1)
     axis = torch.where(sin < 1e-8, perp * torch.where(cos < 0, torch.pi, 0.0), axis / sin.clamp(min=1e-12) * torch.atan2(sin, cos))
     return axis_angle_to_matrix(axis)

@@ -1,10 +1,18 @@
 """Checkpoints: model, optimiser, step, the resolved config and the schema version, in one
-file inside a Ray Train checkpoint folder, so any checkpoint loads without the command line
-that made it."""
+file inside a checkpoint folder, so any checkpoint loads without the command line that
+made it.
+
+A checkpoint holds tensors and plain data only (dicts, lists, numbers, strings): the
+config travels as a dict, never as a pickled object. It loads with
+`torch.load(weights_only=True)`, so a checkpoint fetched from an MLflow run or a shared
+bucket cannot run code; one that needs pickle is refused.
+"""
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 
 import torch
 
@@ -15,7 +23,7 @@ FORMAT_VERSION = 1
 
 
 class CheckpointError(UnimoError):
-    """A checkpoint path that is missing or not a unimo checkpoint."""
+    """A checkpoint path that is missing, unsafe, or not a unimo checkpoint."""
 
 
 def save(folder: str, *, model, optimizer, step: int, config: dict, extra: dict | None = None) -> str:
@@ -34,16 +42,26 @@ def save(folder: str, *, model, optimizer, step: int, config: dict, extra: dict 
     return path
 
 
-def load(folder_or_file: str, map_location: str = "cpu") -> dict:
-    path = folder_or_file
-    if os.path.isdir(path):
-        path = os.path.join(path, FILENAME)
+def resolve_file(folder_or_file: str) -> str:
+    """The state file of a checkpoint folder, or the file itself; one-line error if absent."""
+    path = os.path.join(folder_or_file, FILENAME) if os.path.isdir(folder_or_file) else folder_or_file
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint '{folder_or_file}' not found (expected a folder holding {FILENAME}, or the file)")
+    return path
+
+
+def load(folder_or_file: str, map_location: str = "cpu") -> dict:
+    path = resolve_file(folder_or_file)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found:  # an object weights_only may not build
+            raise CheckpointError(f"checkpoint '{path}' needs pickle to load (it holds objects, not only tensors and "
+                                  f"plain data: {found.group(1)}); unimo refuses it, since unpickling can run code") from None
+        raise CheckpointError(f"checkpoint '{path}' is not a torch checkpoint (it does not unpickle)") from None
     except Exception as e:  # noqa: BLE001 - any unreadable file is a bad checkpoint
-        raise CheckpointError(f"checkpoint '{path}' is not readable ({type(e).__name__}: {e})") from None
+        raise CheckpointError(f"checkpoint '{path}' is not readable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint '{path}' is not a unimo checkpoint of format {FORMAT_VERSION}")
     return state

@@ -1,29 +1,33 @@
-"""The Ray Train loop every stage shares (TorchTrainer, DDP on N workers).
+"""The training loop every stage and every runner shares, written once.
 
-A stage (see `Stage`) supplies the model, the loss of a batch and validation metrics. The
-loop owns the rest: data shards, optimiser and schedule, checkpoints every N steps through
-`ray.train.report`, automatic resume from `ray.train.get_checkpoint()` (rerun with the same
-run name), and metrics to the MLflow run the driver opened (rank 0 logs them).
+A stage (`Stage`) supplies the model, the loss of a batch and validation metrics. A runner
+supplies a `Runtime`: the rank, the device, the data, where checkpoints go and how they
+are restored (Ray Train on N workers, or one local process). The loop owns the rest:
+precision and device placement (`Accelerator`), optimiser and schedule, checkpoints every
+N steps, resume from the last one, and metrics to the run log (rank 0).
 """
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Callable, Iterable, Iterator, Literal, Protocol
 
 import torch
 
+from unimo.models.training.accelerator import Accelerator
+from unimo.models.training.checkpoint import save as save_checkpoint
+from unimo.models.training.schedule import warmup_cosine
 from unimo.platform.config import option
 
 
 @dataclass
 class TrainerConfig:
-    num_workers: int = option(1, help="Ray Train workers (DDP)")
+    runner: Literal["ray", "local"] = option("ray", help="ray: Ray Train (TorchTrainer, DDP on num_workers); local: one process, no Ray")
+    num_workers: int = option(1, help="ray: Ray Train workers (DDP)")
     steps: int = option(2000, help="optimiser steps in all (a resumed run continues to this)")
-    batch_size: int = option(64, help="windows per step per worker")
+    batch_size: int = option(64, help="examples per step per worker")
     lr: float = option(2e-4, help="peak learning rate (AdamW)")
     weight_decay: float = option(0.0, help="AdamW weight decay")
     warmup_steps: int = option(100, help="linear warm-up steps")
@@ -32,10 +36,14 @@ class TrainerConfig:
     log_every: int = option(25, help="steps between logged losses")
     run_name: str = option("", help="names the run: rerun with the same name to resume (default: the stage name)")
     storage: str = option("", help="where checkpoints go (default: UNIMO_HOME/checkpoints; shared storage on clusters)")
-    cpus_per_worker: float = option(0.0, help="CPUs per worker (0: sized so Ray Data keeps CPU to feed them)")
-    use_gpu: bool = option(False, help="one GPU per worker")
-    seed: int = option(0, help="random seed")
-    cache_shard: bool = option(True, help="keep the worker's data shard in memory after the first epoch (small datasets)")
+    keep_checkpoints: int = option(2, help="checkpoints kept per run (the newest)")
+    cpus_per_worker: float = option(0.0, help="ray: CPUs per worker (0: sized so Ray Data keeps CPU to feed them)")
+    use_gpu: bool = option(False, help="train on CUDA (ray: one GPU per worker)")
+    precision: Literal["auto", "fp32", "bf16"] = option("auto", help="auto: bf16 autocast on CUDA, fp32 on the CPU")
+    compile: bool = option(False, help="torch.compile the model (pays off on GPUs, on long runs)")
+    max_failures: int = option(3, help="ray: times a failed worker group is replaced and resumed from the last checkpoint")
+    seed: int = option(0, help="random seed (model init, augmentation, shuffling)")
+    cache_shard: bool = option(True, help="ray: hold the worker's data shard in memory and shuffle it each epoch (else stream it)")
 
 
 class Stage(Protocol):
@@ -45,107 +53,57 @@ class Stage(Protocol):
 
     def build_model(self) -> torch.nn.Module: ...
 
-    def loss(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]: ...
+    def loss(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
 
-    def validate(self, model: torch.nn.Module, batches) -> dict[str, float]: ...
-
-
-def _log_to_mlflow(tracking: dict | None, metrics: dict[str, float], step: int) -> None:
-    if not tracking:
-        return
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric
-
-    client = MlflowClient(tracking["uri"])
-    now = int(time.time() * 1000)
-    client.log_batch(tracking["run_id"], metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
+    def validate(self, model: torch.nn.Module, batches: Iterable[dict]) -> dict[str, float]: ...
 
 
-def run(stage_factory, stage_config: Any, trainer: TrainerConfig, datasets: dict, checkpoint_config: dict, tracking: dict | None,
-        callbacks: list | None = None):
-    """Driver side: a TorchTrainer over `train_loop_per_worker`; returns the Ray Train result.
-    Rerunning with the same `trainer.run_name` and storage resumes from the last checkpoint."""
-    from dataclasses import asdict
+class Runtime(Protocol):
+    """What a runner supplies to the loop."""
 
-    import ray.train
-    from ray.train import DataConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
+    rank: int
+    device: torch.device
 
-    from unimo.platform import ray_session, storage
-    from unimo.platform.home import home_path
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module: ...  # device placement, DDP
 
-    resources = ray_session.worker_resources(trainer.num_workers, use_gpu=trainer.use_gpu,
-                                             cpus_per_worker=trainer.cpus_per_worker or None)
-    trainer_dict = asdict(trainer)
-    trainer_dict["cpus_per_worker"] = resources.cpus_per_worker
-    result = TorchTrainer(
-        train_loop_per_worker,
-        train_loop_config={"make_stage": stage_factory, "stage_config": stage_config, "trainer": trainer_dict,
-                           "checkpoint_config": checkpoint_config, "tracking": tracking},
-        scaling_config=ScalingConfig(num_workers=resources.num_workers, use_gpu=resources.use_gpu,
-                                     resources_per_worker={"CPU": resources.cpus_per_worker}),
-        run_config=RunConfig(name=trainer.run_name, storage_path=storage.resolve(trainer.storage or home_path("checkpoints")),
-                             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2), callbacks=callbacks or []),
-        datasets=datasets,
-        dataset_config=DataConfig(datasets_to_split=["train"]),
-    ).fit()
-    return result
+    def train_batches(self, batch_size: int, epoch: int) -> Iterator[dict]: ...  # one epoch of this rank's data, on the CPU
+
+    def val_batches(self, batch_size: int) -> Iterable[dict]: ...
+
+    def restore(self) -> dict | None: ...  # the last checkpoint's state, if any
+
+    def report(self, metrics: dict[str, float], checkpoint_folder: str | None) -> None: ...  # every rank, at checkpoint steps
 
 
-def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Runs on every Ray Train worker. `config`: stage factory and its config, trainer
-    config (as a dict), tracking (MLflow URI and run id)."""
-    import ray.train
-    import ray.train.torch
-    from ray.train import Checkpoint
-
-    from unimo.models.training import checkpoint as ckpt_lib
-    from unimo.models.training.schedule import warmup_cosine
-
-    tc = TrainerConfig(**config["trainer"])
+def train_loop(stage: Stage, tc: TrainerConfig, runtime: Runtime, checkpoint_config: dict,
+               log: Callable[[dict[str, float], int], None]) -> dict[str, float]:
+    """Train `stage` to `tc.steps`, resuming from the runtime's last checkpoint; returns
+    the last reported metrics. `log(metrics, step)` is called on rank 0 only."""
     torch.manual_seed(tc.seed)
-    if not tc.use_gpu:
-        torch.set_num_threads(max(1, math.ceil(tc.cpus_per_worker)))  # 1.5 CPU: 2 threads, Ray Data's reads are light
-    stage: Stage = config["make_stage"](config["stage_config"])
-    ctx = ray.train.get_context()
-    rank = ctx.get_world_rank()
-
+    acc = Accelerator(runtime.device, tc.precision, tc.compile)
     model = stage.build_model()
-    step = 0
-    resume = ray.train.get_checkpoint()
-    state = None
-    if resume:
-        with resume.as_directory() as folder:
-            state = ckpt_lib.load(folder)
+    step, epoch, state = 0, 0, runtime.restore()
+    if state is not None:
         model.load_state_dict(state["model"])
-        step = state["step"]
-    model = ray.train.torch.prepare_model(model)
-    raw = model.module if hasattr(model, "module") else model
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        step, epoch = state["step"], state.get("epoch", 0)  # a resumed epoch reshuffles the same way
+    model = runtime.prepare_model(model)
+    raw = model.module if hasattr(model, "module") else model  # the unwrapped model: what is saved and validated
+    forward = acc.maybe_compile(model)
+    opt = acc.optimizer(model.parameters(), tc.lr, tc.weight_decay)
     sched = warmup_cosine(opt, tc.steps, tc.warmup_steps)
     if state is not None and state["optimizer"] is not None:
         opt.load_state_dict(state["optimizer"])
         sched.last_epoch = step - 1
         sched.step()
 
-    train = ray.train.get_dataset_shard("train")
-    val = ray.train.get_dataset_shard("val")
-    device = ray.train.torch.get_device()
+    rank0, last = runtime.rank == 0, {}
     started, t0 = step, time.perf_counter()
-    cached: dict | None = None  # the worker's shard, once read, when cache_shard is on
-    shuffle = torch.Generator().manual_seed(tc.seed + rank)
     while step < tc.steps:
-        epoch_start, seen = step, []
-        if cached is None:
-            batches = train.iter_torch_batches(batch_size=tc.batch_size, drop_last=True, device=device)
-        else:
-            order = torch.randperm(len(next(iter(cached.values()))), generator=shuffle)
-            batches = ({k: v[idx] for k, v in cached.items()} for idx in order.split(tc.batch_size) if len(idx) == tc.batch_size)
-        for batch in batches:
-            if tc.cache_shard and cached is None:
-                seen.append(batch)
-            model.train()
-            loss, terms = stage.loss(model, batch)
+        epoch_start = step
+        for batch in runtime.train_batches(tc.batch_size, epoch):
+            forward.train()
+            with acc.autocast():
+                loss, terms = stage.loss(forward, acc.to_device(batch))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -153,27 +111,29 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             sched.step()
             step += 1
             metrics = {}
-            if rank == 0 and (step % tc.log_every == 0 or step == tc.steps):
-                metrics.update({f"train/{k}": v for k, v in terms.items()})
+            if rank0 and (step % tc.log_every == 0 or step == tc.steps):  # the only host sync of a step
+                metrics.update({f"train/{k}": float(v) for k, v in terms.items()})
                 metrics["train/lr"] = sched.get_last_lr()[0]
                 metrics["train/steps_per_s"] = (step - started) / (time.perf_counter() - t0)
-            if step % tc.eval_every == 0 or step == tc.steps:
-                if rank == 0:
-                    raw.eval()
-                    with torch.no_grad():
-                        metrics.update({f"val/{k}": v for k, v in stage.validate(raw, val.iter_torch_batches(batch_size=tc.batch_size, device=device)).items()})
-            if rank == 0 and metrics:
-                _log_to_mlflow(config.get("tracking"), metrics, step)
+            if rank0 and (step % tc.eval_every == 0 or step == tc.steps):
+                raw.eval()
+                with torch.no_grad():
+                    val = stage.validate(raw, (acc.to_device(b) for b in runtime.val_batches(tc.batch_size)))
+                metrics.update({f"val/{k}": v for k, v in val.items()})
+            if metrics:
+                log(metrics, step)
+                last.update(metrics)
             if step % tc.checkpoint_every == 0 or step == tc.steps:
                 with tempfile.TemporaryDirectory() as tmp:
-                    checkpoint = None
-                    if rank == 0:
-                        ckpt_lib.save(tmp, model=raw, optimizer=opt, step=step, config=config["checkpoint_config"])
-                        checkpoint = Checkpoint.from_directory(tmp)
-                    ray.train.report({"step": step, "loss": float(loss.detach()), **metrics}, checkpoint=checkpoint)
+                    folder = None
+                    if rank0:
+                        save_checkpoint(tmp, model=raw, optimizer=opt, step=step, config=checkpoint_config, extra={"epoch": epoch})
+                        folder = tmp
+                    runtime.report({"step": step, "loss": float(loss.detach()), **metrics}, folder)
             if step >= tc.steps:
                 break
         if step == epoch_start:  # an epoch without one full batch would loop forever
-            raise RuntimeError(f"worker {rank}: its data shard has fewer than batch_size={tc.batch_size} windows")
-        if seen and step < tc.steps:  # a whole epoch was read: serve the next ones from memory
-            cached = {k: torch.cat([b[k] for b in seen]) for k in seen[0]}
+            raise RuntimeError(f"worker {runtime.rank}: its data has fewer than batch_size={tc.batch_size} examples")
+        epoch += 1
+    return {"step": step, **last}
+

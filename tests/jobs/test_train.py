@@ -13,12 +13,12 @@ import pytest
 import torch
 from support import PYTHON, REPO, kill_process_tree, run_job
 
-from unimo.models.motion_tokenizer_api import MotionTokenizerInference
+from unimo.models.motion_tokenizer.api import MotionTokenizerInference
 from unimo.models.training.checkpoint import CheckpointError
 from unimo.pipelines.corpus import CorpusConfig, build_corpus
 
 TINY = ["motion_tokenizer.model.codebook_size=32", "motion_tokenizer.model.code_dim=16",
-        "motion_tokenizer.model.hidden=32", "motion_tokenizer.model.depth=1", "window=32",
+        "motion_tokenizer.model.hidden=32", "motion_tokenizer.model.depth=1", "motion_tokenizer.data.window=32",
         "trainer.batch_size=8", "trainer.lr=0.002", "trainer.warmup_steps=2", "trainer.log_every=2"]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from unimo.models.motion_tokenizer_eval import ABLATION_COLUMNS, ablation_table
+from unimo.models.motion_tokenizer.evaluation import ABLATION_COLUMNS, ablation_table
 
 
 def run(variant: str, mpjpe: float, usage: float = 0.5) -> dict:

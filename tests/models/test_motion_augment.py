@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from unimo.models.motion_augment import ARM_JOINTS, MotionAugmentConfig, augment, mirror
-from unimo.models.motion_tokenizer_stage import joints_of
+from unimo.models.motion_tokenizer.augment import ARM_JOINTS, MotionAugmentConfig, augment, mirror
+from unimo.models.motion_tokenizer.stage import joints_of
 from unimo.platform import body_model
 
 

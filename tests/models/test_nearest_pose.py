@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from unimo.models.motion_tokenizer_eval import nearest_pose_mm
+from unimo.models.motion_tokenizer.evaluation import nearest_pose_mm
 from unimo.pipelines import procedural
 from unimo.platform import body_model
 from unimo.platform.smpl_skeleton import JOINT

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from unimo.models.motion_tokenizer_api import MotionTokenizerInference
-from unimo.models.motion_tokenizer_stage import MotionTokenizerStage, MotionTokenizerStageConfig
+from unimo.models.motion_tokenizer.api import MotionTokenizerInference
+from unimo.models.motion_tokenizer.stage import MotionTokenizerStage, MotionTokenizerStageConfig
 
 HELD_OUT_SEED = 424_242  # never a corpus seed
 

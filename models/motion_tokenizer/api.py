@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from unimo.models import motion_features as mf
-from unimo.models.motion_tokenizer import MotionTokenizer
+from unimo.models.motion_tokenizer.model import MotionTokenizer
 from unimo.models.training import checkpoint as ckpt_lib
 
 
@@ -50,7 +50,7 @@ class MotionTokenizerInference:
 
     @classmethod
     def load(cls, source: str, device: str = "cpu") -> "MotionTokenizerInference":
-        from unimo.models.motion_tokenizer_stage import MotionTokenizerStageConfig
+        from unimo.models.motion_tokenizer.stage import MotionTokenizerStageConfig
         from unimo.platform.config import from_dict
 
         if source.startswith("runs:/"):

@@ -1,4 +1,4 @@
-"""Motion windows for training, as Ray Datasets, from either kind of dataset unimo writes:
+"""Motion windows for training, from either kind of dataset unimo writes:
 
 - preprocessed shards (OUTPUT/manifest.json, clips/*.parquet): fitted SMPL pseudo-labels;
 - a corpus (ROOT/corpus.json, labels/*.npz): ground-truth SMPL of synthetic or imported motion.
@@ -6,15 +6,14 @@
 Several sources train together when given comma-separated (for example procedural motion
 and a corpus imported from mocap). Every clip is cut into non-overlapping windows of
 `window` frames; a clip lands wholly in the training or the validation split, by a hash of
-its id, so no window leaks across.
+its id (see `unimo.models.training.data`), so no window leaks across.
 """
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 
+from unimo.models.training.data import ExampleSource, plain_arrays, ray_datasets
 from unimo.platform import storage
 from unimo.platform.errors import UnimoError
 
@@ -43,55 +42,51 @@ def data_urls(spec: str) -> list[str]:
     return urls
 
 
-def in_validation(clip_id: str, fraction: float) -> bool:
-    return (zlib.crc32(clip_id.encode()) % 1000) < fraction * 1000
-
-
 def _windows(poses, trans, betas, window: int) -> list[dict]:
     return [{"poses": poses[s : s + window].astype(np.float32), "trans": trans[s : s + window].astype(np.float32),
              "betas": betas.astype(np.float32)} for s in range(0, len(poses) - window + 1, window)]
 
 
-def _corpus_clip(row: dict, window: int) -> list[dict]:
+def corpus_clip_windows(row: dict, window: int) -> list[dict]:
     from unimo.pipelines import corpus_format
 
     label = corpus_format.read_label(row["path"])
     return _windows(label["poses"], label["trans"], label["betas"], window)
 
 
-def _shard_clip(row: dict, window: int) -> list[dict]:
+def shard_clip_windows(row: dict, window: int) -> list[dict]:
     from unimo.pipelines import shards
 
     return _windows(shards.array(row, "poses"), shards.array(row, "trans"), shards.array(row, "betas"), window)
 
 
-def motion_datasets(spec: str, window: int, val_fraction: float = 0.1):
-    """(train, validation) Ray Datasets of windows {poses (W, 72), trans (W, 3), betas (10,)}
-    over every source in `spec`."""
-    parts = [_source_datasets(url, window, val_fraction) for url in data_urls(spec)]
-    train, val = parts[0]
-    for t, v in parts[1:]:
-        train, val = train.union(t), val.union(v)
-    return train, val
-
-
-def _source_datasets(url: str, window: int, val_fraction: float):
-    import ray
-
+def window_sources(spec: str, window: int) -> list[ExampleSource]:
+    """Every source in `spec` as rows of clips and how each becomes windows
+    {poses (W, 72), trans (W, 3), betas (10,)}."""
     from unimo.pipelines import corpus_format, shards
 
-    if kind_of(url) == "corpus":
-        ids = corpus_format.CorpusManifest.read(url).clip_ids
-        items = [{"clip_id": c, "path": corpus_format.label_path(url, c)} for c in ids]
-        parts = [ray.data.from_items([i for i in items if in_validation(i["clip_id"], val_fraction) == v])
-                 for v in (False, True)]
-        fn = _corpus_clip
-    else:
-        fs, path = storage.pyarrow_filesystem(storage.join(url, shards.CLIPS))
-        table = ray.data.read_parquet(path, filesystem=fs, columns=["clip_id", "num_frames", "poses", "trans", "betas"])
-        parts = [table.filter(lambda r, v=v: in_validation(r["clip_id"], val_fraction) == v) for v in (False, True)]
-        fn = _shard_clip
-    return tuple(p.flat_map(fn, fn_kwargs={"window": window}) for p in parts)
+    sources = []
+    for url in data_urls(spec):
+        if kind_of(url) == "corpus":
+            rows = [{"clip_id": c, "path": corpus_format.label_path(url, c)} for c in corpus_format.CorpusManifest.read(url).clip_ids]
+            sources.append(ExampleSource(corpus_clip_windows, {"window": window}, rows=rows))
+        else:
+            sources.append(ExampleSource(shard_clip_windows, {"window": window}, parquet=storage.join(url, shards.CLIPS),
+                                         columns=["clip_id", "num_frames", "poses", "trans", "betas"]))
+    return sources
+
+
+def motion_datasets(spec: str, window: int, val_fraction: float = 0.1):
+    """(train, validation) Ray Datasets of windows over every source in `spec`."""
+    return ray_datasets(window_sources(spec, window), val_fraction)
+
+
+def motion_arrays(spec: str, window: int, val_fraction: float = 0.1, val_limit: int | None = None, progress: bool = False):
+    """(train, validation) windows over every source in `spec` as numpy arrays, read
+    without Ray: the same windows, split the same way, as `motion_datasets`."""
+    sources = window_sources(spec, window)
+    return (plain_arrays(sources, val_fraction, validation=False, progress=progress),
+            plain_arrays(sources, val_fraction, validation=True, limit=val_limit))
 
 
 def feature_stats(spec: str, max_clips: int = 2000) -> tuple[np.ndarray, np.ndarray]:
