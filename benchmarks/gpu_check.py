@@ -27,40 +27,6 @@ import torch
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def matmul_flops(device: torch.device, dtype: torch.dtype, n: int, seconds: float = 2.0) -> float:
-    """FLOP/s of a plain square matmul: the machine's practical peak for this dtype."""
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    a @ b
-    sync()
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        count += 1
-        sync()
-    return 2 * n**3 * count / (time.perf_counter() - start)
-
-
-def flops_per_step(stage, model, batch: dict, acc) -> int:
-    """FLOPs of one training step (forward and backward), counted by torch."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with counter:
-        with acc.autocast():
-            loss, _ = stage.loss(model, acc.to_device(batch))
-        loss.backward()
-    model.zero_grad(set_to_none=True)
-    return counter.get_total_flops()
-
-
-def steady_rate(log: list[tuple[int, float]]) -> float:
-    """Steps/s over the second half of the logged steps (warm-up and compile excluded)."""
-    half = [(s, t) for s, t in log if s >= log[-1][0] / 2] or log
-    (s0, t0), (s1, t1) = half[0], log[-1]
-    return (s1 - s0) / (t1 - t0) if t1 > t0 else float("nan")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=os.path.join(REPO, "configs", "motion_tokenizer_gpu.yaml"))
@@ -74,6 +40,7 @@ def main() -> None:
     from unimo.models.training.accelerator import Accelerator
     from unimo.models.training.batches import InMemoryBatches
     from unimo.models.training.metrics_log import console_line
+    from unimo.models.training.throughput import flops_per_step, matmul_flops, steady_rate
     from unimo.models.training.session import TrainConfig
     from unimo.pipelines.registry_data import RegistryDataError
     from unimo.platform import body_model

@@ -71,3 +71,16 @@ def _descendants(pid: int) -> set[int]:
         frontier = {child for child, parent in parents.items() if parent in frontier} - found
         found |= frontier
     return found
+
+
+def run_job_without(modules: list[str], script: str, *args: str, env: dict | None = None,
+                    timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run `python jobs/<script>` (or any repo-relative script) with `modules` made
+    unimportable, as on a machine where they are not installed."""
+    path = script if "/" in script else f"jobs/{script}"
+    code = ("import runpy, sys\n"
+            f"for name in {modules!r}: sys.modules[name] = None  # import fails, as if not installed\n"
+            f"sys.argv = [{path!r}, *{list(args)!r}]\n"
+            f"runpy.run_path({path!r}, run_name='__main__')\n")
+    return subprocess.run([PYTHON, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})

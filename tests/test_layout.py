@@ -42,10 +42,15 @@ def test_wheel_maps_folders_to_unimo_namespace(tmp_path):
     assert "unimo/models/__init__.py" in names
     assert "unimo/platform/__init__.py" not in names
     assert not any(n.startswith("platform/") for n in names)
+    # every module of the source tree ships: a subpackage missing from pyproject would not
+    source = {f"unimo/{p.relative_to(REPO).as_posix()}" for folder in ("platform", "pipelines", "models")
+              for p in (REPO / folder).rglob("*.py") if "__pycache__" not in p.parts}
+    assert source - set(names) == set()
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = "import platform; platform.system(); import unimo.platform.config as c; print(c.__file__)"
+    code = ("import platform; platform.system(); import unimo.platform.config as c; "
+            "import unimo.models.training.session, unimo.models.motion_tokenizer.stage; print(c.__file__)")
     out = subprocess.run([PYTHON, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {code}"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -45,6 +45,11 @@ def _in_split(row: dict, source: ExampleSource, fraction: float, validation: boo
 
 def ray_datasets(sources: list[ExampleSource], val_fraction: float):
     """(train, validation) Ray Datasets of examples over every source, in source order."""
+    from ray.data import DataContext
+
+    # blocks in order, not as they finish: the same examples in the same order as the plain
+    # reader, so both runners draw the same batches from the same seed
+    DataContext.get_current().execution_options.preserve_order = True
     parts = [_ray_source(s, val_fraction) for s in sources]
     train, val = parts[0]
     for t, v in parts[1:]:

@@ -1,0 +1,137 @@
+"""The two runners share one loop: the same batches and seed give the same losses; a local
+run resumes where it stopped, without Ray; a killed Ray worker is replaced by itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+from support import PYTHON, REPO, run_job, run_job_without
+
+from unimo.pipelines.corpus import CorpusConfig, build_corpus
+
+TINY = ["motion_tokenizer.model.codebook_size=32", "motion_tokenizer.model.code_dim=16", "motion_tokenizer.model.hidden=32",
+        "motion_tokenizer.model.depth=1", "motion_tokenizer.data.window=32", "motion_tokenizer.data.val_windows=16",
+        "trainer.batch_size=8", "trainer.lr=0.002", "trainer.warmup_steps=2"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("runner_corpus"))
+    build_corpus(CorpusConfig(clips=16, frames=64, seed=4, videos=False), out, progress=False, use_ray=False)
+    return out
+
+
+def history(home, run_name: str, key: str) -> list[list]:
+    """Each MLflow run of that name (oldest first): its metric history, by step."""
+    client = mlflow.MlflowClient(f"sqlite:///{home}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("unimo").experiment_id],
+                              filter_string=f"attributes.run_name = '{run_name}'", order_by=["attributes.start_time ASC"])
+    return [sorted(client.get_metric_history(r.info.run_id, key), key=lambda m: m.step) for r in runs]
+
+
+@pytest.mark.slow
+def test_both_runners_draw_the_same_batches_and_give_the_same_losses(corpus, tmp_path):
+    home = tmp_path / "home"
+    losses = {}
+    for runner in ("local", "ray"):
+        out = run_job("train.py", f"--data={corpus}", *TINY, f"trainer.runner={runner}", "trainer.steps=8",
+                      "trainer.log_every=1", "trainer.eval_every=8", "trainer.checkpoint_every=8", "trainer.seed=7",
+                      f"trainer.run_name=same-{runner}", env={"UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""})
+        assert out.returncode == 0, out.stderr[-3000:]
+        (hist,) = history(home, f"same-{runner}", "train/loss")
+        losses[runner] = [(m.step, m.value) for m in hist]
+    assert [s for s, _ in losses["local"]] == [s for s, _ in losses["ray"]] == list(range(1, 9))
+    for (_, a), (_, b) in zip(losses["local"], losses["ray"]):
+        assert abs(a - b) <= 1e-4, (losses["local"], losses["ray"])
+    assert len({round(v, 4) for _, v in losses["local"]}) > 1  # the steps differ: not one value compared 8 times
+
+
+@pytest.mark.slow
+def test_a_local_run_imports_no_ray_and_resumes_its_step_counter(corpus, tmp_path):
+    home = tmp_path / "home"
+    env = {"UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""}
+    common = [f"--data={corpus}", *TINY, "trainer.runner=local", "trainer.log_every=1", "trainer.eval_every=100",
+              "trainer.checkpoint_every=5", "trainer.keep_checkpoints=2", "trainer.run_name=resume-local"]
+    first = run_job_without(["ray"], "train.py", *common, "trainer.steps=10", env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "trained motion_tokenizer to step 10" in first.stdout
+    run_dir = home / "checkpoints" / "resume-local"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint_00000005", "checkpoint_00000010"]
+
+    second = run_job_without(["ray"], "train.py", *common, "trainer.steps=15", env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "trained motion_tokenizer to step 15" in second.stdout
+    before, after = history(home, "resume-local", "train/loss")
+    assert [m.step for m in before] == list(range(1, 11))
+    assert [m.step for m in after] == list(range(11, 16))  # continues from the checkpoint, not from zero
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint_00000010", "checkpoint_00000015"]
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every live process."""
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        out[int(stat.parent.name)] = (ppid, cmdline)
+    return out
+
+
+def _train_workers_of(pid: int) -> list[int]:
+    procs = _processes()
+    tree, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, (parent, _) in procs.items() if parent in frontier} - tree
+        tree |= frontier
+    return [p for p in tree if "RayTrainWorker" in procs[p][1]]
+
+
+@pytest.mark.slow
+def test_a_killed_ray_worker_is_replaced_and_training_continues_from_the_checkpoint(corpus, tmp_path):
+    home = tmp_path / "home"
+    args = [PYTHON, "jobs/train.py", f"--data={corpus}", *TINY, "trainer.steps=60", "trainer.checkpoint_every=10",
+            "trainer.eval_every=1000", "trainer.log_every=1", "trainer.max_failures=2", "trainer.run_name=failover"]
+    env = {**os.environ, "UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""}
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    snapshot = home / "checkpoints" / "failover" / "checkpoint_manager_snapshot.json"
+    deadline = time.time() + 300
+    while not snapshot.exists() or json.loads(snapshot.read_text()).get("latest_checkpoint_result") is None:
+        assert proc.poll() is None and time.time() < deadline, "no checkpoint before the run ended"
+        time.sleep(0.2)
+    checkpoint_step = json.loads(snapshot.read_text())["latest_checkpoint_result"]["metrics"]["step"]
+    while max((m.step for m in (history(home, "failover", "train/loss") or [[]])[0]), default=0) < checkpoint_step + 2:
+        assert proc.poll() is None and time.time() < deadline, "the run ended before the kill"
+        time.sleep(0.2)  # steps past the checkpoint are logged: a resumed worker must log them again
+    workers = _train_workers_of(proc.pid)
+    assert len(workers) == 1, workers
+    os.kill(workers[0], signal.SIGKILL)  # the worker dies mid-run; the driver lives on
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "trained motion_tokenizer to step 60" in stdout  # one run, no rerun by hand
+    (losses,) = history(home, "failover", "train/loss")
+    steps = [m.step for m in losses]
+    replayed = [s for s in set(steps) if steps.count(s) > 1]
+    assert replayed, "no step was logged twice: the worker was not replaced and resumed"
+    assert min(replayed) > checkpoint_step and max(steps) == 60  # resumed from a checkpoint, not from zero
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_tiny_on_the_cpu_without_ray_mlflow_or_pyav(tmp_path):
+    out = run_job_without(["ray", "mlflow", "av"], "benchmarks/gpu_check.py", "--tiny", f"--out={tmp_path / 'report'}",
+                          env={"UNIMO_HOME": str(tmp_path / "home")}, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads((tmp_path / "report" / "gpu_check.json").read_text())
+    assert report["steps"] == 20 and report["steps_per_s"] > 0 and report["flops_per_step"] > 0
+    assert 0 < report["held_out"]["procedural"]["mpjpe_mm"] < 5000
+    assert 0 < report["held_out"]["procedural"]["codebook_usage"] <= 1
+    assert "| procedural, unseen seeds |" in (tmp_path / "report" / "gpu_check.md").read_text()
