@@ -1,4 +1,8 @@
-"""Vector quantisation with one codebook: EMA updates, dead-code reset, commitment loss.
+"""Quantisers: a learned codebook (`EMAQuantizer`, the motion tokenizer's) and finite
+scalar quantisation (`FSQuantizer`, the video tokenizer's).
+
+`EMAQuantizer`: vector quantisation with one codebook, EMA updates, dead-code reset,
+commitment loss.
 
 The codebook is not trained by gradients: each code moves to the exponential moving average
 of the encoder outputs assigned to it (van den Oord et al. 2017, appendix; as in T2M-GPT).
@@ -7,6 +11,11 @@ usage high. The encoder learns through a straight-through estimator and a commit
 that keeps its outputs near their codes. With `normalize`, encoder outputs and codes live
 on the unit sphere and the nearest code is the most similar in angle (ViT-VQGAN, Yu et al.
 2022): codes cannot drift off to where no output reaches, which keeps more of them in use.
+
+`FSQuantizer` (Mentzer et al. 2023): each of a few channels is bounded and rounded to a
+fixed number of levels; a code is the tuple of levels, so the "codebook" is the grid of all
+tuples (prod(levels) codes). Nothing is learned and nothing can collapse: no codebook
+losses, no dead codes, and usage stays near 100% with no tricks.
 """
 
 from __future__ import annotations
@@ -119,3 +128,48 @@ def _broadcast(x: torch.Tensor) -> torch.Tensor:
     if _distributed():
         dist.broadcast(x, src=0)
     return x
+
+
+class FSQuantizer(nn.Module):
+    """z (B, len(levels), ...) -> quantised z in [-1, 1] and integer codes (B, ...)."""
+
+    def __init__(self, levels: list[int]):
+        super().__init__()
+        if not levels or min(levels) < 2:
+            raise ValueError(f"FSQ levels must be integers >= 2, got {levels}")
+        self.levels = list(levels)
+        self.codebook_size = int(torch.tensor(levels).prod())
+        self.register_buffer("_levels", torch.tensor(levels, dtype=torch.float32), persistent=False)
+        basis = torch.cumprod(torch.tensor([1] + list(levels[:-1])), 0)
+        self.register_buffer("_basis", basis.long(), persistent=False)
+
+    def _bound(self, z: torch.Tensor) -> torch.Tensor:
+        """tanh to (-(L-1)/2, (L-1)/2) per channel, shifted for even L so rounding gives L values."""
+        half = (self._levels - 1) * (1 + 1e-3) / 2
+        offset = torch.where(self._levels % 2 == 0, 0.5, 0.0)
+        shift = torch.atanh(offset / half)
+        return torch.tanh(z + shift) * half - offset
+
+    def forward(self, z: torch.Tensor) -> QuantizerOutput:
+        with torch.autocast(z.device.type, enabled=False):
+            zc = z.float().movedim(1, -1)  # channels last: (B, ..., C)
+            bounded = self._bound(zc)
+            rounded = bounded + (torch.round(bounded) - bounded).detach()  # straight-through
+            half_width = (self._levels // 2)
+            quantized = rounded / half_width
+            codes = self.codes_from_quantized(quantized)
+            probs = torch.bincount(codes.flatten(), minlength=self.codebook_size).float() / codes.numel()
+            perplexity = torch.exp(-(probs * (probs + 1e-10).log()).sum())
+        return QuantizerOutput(quantized.movedim(-1, 1), codes, torch.zeros((), device=z.device), perplexity)
+
+    def codes_from_quantized(self, quantized: torch.Tensor) -> torch.Tensor:
+        """(..., C) values in [-1, 1] -> (...) integer codes."""
+        half_width = self._levels // 2
+        digits = torch.round(quantized * half_width + half_width).long()
+        return (digits * self._basis).sum(-1)
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        """(B, ...) codes -> (B, C, ...) quantised values."""
+        half_width = self._levels // 2
+        digits = (codes[..., None] // self._basis) % self._levels.long()
+        return ((digits - half_width) / half_width).movedim(-1, 1)

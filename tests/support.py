@@ -84,3 +84,14 @@ def run_job_without(modules: list[str], script: str, *args: str, env: dict | Non
             f"runpy.run_path({path!r}, run_name='__main__')\n")
     return subprocess.run([PYTHON, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
+
+
+def metric_history(home, run_name: str, key: str) -> list[list]:
+    """Each MLflow run of that name in UNIMO_HOME `home` (oldest first): its metric
+    history, by step."""
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{home}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("unimo").experiment_id],
+                              filter_string=f"attributes.run_name = '{run_name}'", order_by=["attributes.start_time ASC"])
+    return [sorted(client.get_metric_history(r.info.run_id, key), key=lambda m: m.step) for r in runs]

@@ -13,7 +13,6 @@ of its words. Without them, `decode` places the motion at the origin facing +z.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
@@ -21,18 +20,6 @@ import torch
 from unimo.models import motion_features as mf
 from unimo.models.motion_tokenizer.model import MotionTokenizer
 from unimo.models.training import checkpoint as ckpt_lib
-
-
-def _from_mlflow(run_id: str) -> str:
-    import mlflow
-
-    from unimo.platform import tracking
-
-    tracking.configure()
-    try:
-        return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="checkpoint/state.pt")
-    except Exception as e:  # noqa: BLE001
-        raise ckpt_lib.CheckpointError(f"MLflow run '{run_id}' has no checkpoint/state.pt ({type(e).__name__})") from None
 
 
 @dataclass
@@ -53,13 +40,7 @@ class MotionTokenizerInference:
         from unimo.models.motion_tokenizer.stage import MotionTokenizerStageConfig
         from unimo.platform.config import from_dict
 
-        if source.startswith("runs:/"):
-            source = _from_mlflow(source[len("runs:/") :].split("/")[0])
-        elif not os.path.exists(source) and len(source) == 32 and source.isalnum():
-            source = _from_mlflow(source)
-        state = ckpt_lib.load(source, map_location=device)
-        if state["config"].get("stage") != "motion_tokenizer":
-            raise ckpt_lib.CheckpointError(f"checkpoint '{source}' is a {state['config'].get('stage')} checkpoint, not a motion tokenizer")
+        state = ckpt_lib.load_stage(source, "motion_tokenizer", map_location=device)
         cfg = from_dict(MotionTokenizerStageConfig, state["config"]["stage_config"])
         model = MotionTokenizer(cfg.model, torch.tensor(cfg.feature_mean), torch.tensor(cfg.feature_std))
         model.load_state_dict(state["model"])

@@ -65,3 +65,34 @@ def load(folder_or_file: str, map_location: str = "cpu") -> dict:
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint '{path}' is not a unimo checkpoint of format {FORMAT_VERSION}")
     return state
+
+
+def fetch(source: str) -> str:
+    """A checkpoint given as a folder, a state file, `runs:/<MLflow run id>` or a bare run
+    id, as a local path (the run's logged `checkpoint/state.pt`, downloaded)."""
+    if source.startswith("runs:/"):
+        return _from_mlflow(source[len("runs:/") :].split("/")[0])
+    if not os.path.exists(source) and len(source) == 32 and source.isalnum():
+        return _from_mlflow(source)
+    return source
+
+
+def _from_mlflow(run_id: str) -> str:
+    import mlflow
+
+    from unimo.platform import tracking
+
+    tracking.configure()
+    try:
+        return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"checkpoint/{FILENAME}")
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"MLflow run '{run_id}' has no checkpoint/{FILENAME} ({type(e).__name__})") from None
+
+
+def load_stage(source: str, stage: str, map_location: str = "cpu") -> dict:
+    """`load(fetch(source))`, refused with one line unless it is a checkpoint of `stage`."""
+    state = load(fetch(source), map_location=map_location)
+    found = state["config"].get("stage") if isinstance(state.get("config"), dict) else None
+    if found != stage:
+        raise CheckpointError(f"checkpoint '{source}' is a {found} checkpoint, not a {stage.replace('_', ' ')}")
+    return state

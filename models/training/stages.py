@@ -25,6 +25,7 @@ from unimo.platform.errors import ConfigError
 # name -> module holding PLUGIN
 STAGES = {
     "motion_tokenizer": "unimo.models.motion_tokenizer.stage",
+    "video_tokenizer": "unimo.models.video_tokenizer.stage",
 }
 
 

@@ -11,7 +11,7 @@ import time
 import mlflow
 import pytest
 import torch
-from support import PYTHON, REPO, kill_process_tree, run_job
+from support import PYTHON, REPO, kill_process_tree, metric_history, run_job
 
 from unimo.models.motion_tokenizer.api import MotionTokenizerInference
 from unimo.models.training.checkpoint import CheckpointError
@@ -29,13 +29,6 @@ def corpus(tmp_path_factory, ray_local):
     return out
 
 
-def history(home, run_name: str, key: str) -> list:
-    client = mlflow.MlflowClient(f"sqlite:///{home}/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("unimo").experiment_id],
-                              filter_string=f"attributes.run_name = '{run_name}'", order_by=["attributes.start_time ASC"])
-    return [sorted(client.get_metric_history(r.info.run_id, key), key=lambda m: m.step) for r in runs]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_tiny_model_trains_on_n_workers_and_loss_falls(corpus, tmp_path, workers, monkeypatch):
@@ -45,7 +38,7 @@ def test_tiny_model_trains_on_n_workers_and_loss_falls(corpus, tmp_path, workers
                   f"trainer.run_name=w{workers}", env={"UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""})
     assert out.returncode == 0, out.stderr[-3000:]
     assert "trained motion_tokenizer to step 80" in out.stdout
-    (losses,) = history(home, f"w{workers}", "train/loss")
+    (losses,) = metric_history(home, f"w{workers}", "train/loss")
     assert losses[-1].step == 80
     first, last = [m.value for m in losses[:3]], [m.value for m in losses[-3:]]
     assert sum(last) < 0.8 * sum(first)  # each value is one batch: compare a few
@@ -81,13 +74,13 @@ def test_a_killed_run_resumes_from_its_checkpoint(corpus, tmp_path):
     kill_process_tree(proc.pid)  # the driver and the Ray it started, mid-run
     proc.wait()
     checkpoint_step = json.loads(snapshot.read_text())["latest_checkpoint_result"]["metrics"]["step"]
-    first = history(home, "killme", "train/loss")[0]
+    first = metric_history(home, "killme", "train/loss")[0]
     assert 10 <= checkpoint_step <= max(m.step for m in first) < 60
 
     out = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "trained motion_tokenizer to step 60" in out.stdout
-    second = history(home, "killme", "train/loss")[-1]
+    second = metric_history(home, "killme", "train/loss")[-1]
     # the step counter continues from the checkpoint, not from zero
     assert checkpoint_step < second[0].step <= checkpoint_step + 2 and second[-1].step == 60
 

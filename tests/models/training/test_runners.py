@@ -10,9 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import mlflow
 import pytest
-from support import PYTHON, REPO, run_job, run_job_without
+from support import PYTHON, REPO, metric_history, run_job, run_job_without
 
 from unimo.pipelines.corpus import CorpusConfig, build_corpus
 
@@ -28,14 +27,6 @@ def corpus(tmp_path_factory):
     return out
 
 
-def history(home, run_name: str, key: str) -> list[list]:
-    """Each MLflow run of that name (oldest first): its metric history, by step."""
-    client = mlflow.MlflowClient(f"sqlite:///{home}/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("unimo").experiment_id],
-                              filter_string=f"attributes.run_name = '{run_name}'", order_by=["attributes.start_time ASC"])
-    return [sorted(client.get_metric_history(r.info.run_id, key), key=lambda m: m.step) for r in runs]
-
-
 @pytest.mark.slow
 def test_both_runners_draw_the_same_batches_and_give_the_same_losses(corpus, tmp_path):
     home = tmp_path / "home"
@@ -45,7 +36,7 @@ def test_both_runners_draw_the_same_batches_and_give_the_same_losses(corpus, tmp
                       "trainer.log_every=1", "trainer.eval_every=8", "trainer.checkpoint_every=8", "trainer.seed=7",
                       f"trainer.run_name=same-{runner}", env={"UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""})
         assert out.returncode == 0, out.stderr[-3000:]
-        (hist,) = history(home, f"same-{runner}", "train/loss")
+        (hist,) = metric_history(home, f"same-{runner}", "train/loss")
         losses[runner] = [(m.step, m.value) for m in hist]
     assert [s for s, _ in losses["local"]] == [s for s, _ in losses["ray"]] == list(range(1, 9))
     for (_, a), (_, b) in zip(losses["local"], losses["ray"]):
@@ -68,7 +59,7 @@ def test_a_local_run_imports_no_ray_and_resumes_its_step_counter(corpus, tmp_pat
     second = run_job_without(["ray"], "train.py", *common, "trainer.steps=15", env=env)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "trained motion_tokenizer to step 15" in second.stdout
-    before, after = history(home, "resume-local", "train/loss")
+    before, after = metric_history(home, "resume-local", "train/loss")
     assert [m.step for m in before] == list(range(1, 11))
     assert [m.step for m in after] == list(range(11, 16))  # continues from the checkpoint, not from zero
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint_00000010", "checkpoint_00000015"]
@@ -109,7 +100,7 @@ def test_a_killed_ray_worker_is_replaced_and_training_continues_from_the_checkpo
         assert proc.poll() is None and time.time() < deadline, "no checkpoint before the run ended"
         time.sleep(0.2)
     checkpoint_step = json.loads(snapshot.read_text())["latest_checkpoint_result"]["metrics"]["step"]
-    while max((m.step for m in (history(home, "failover", "train/loss") or [[]])[0]), default=0) < checkpoint_step + 2:
+    while max((m.step for m in (metric_history(home, "failover", "train/loss") or [[]])[0]), default=0) < checkpoint_step + 2:
         assert proc.poll() is None and time.time() < deadline, "the run ended before the kill"
         time.sleep(0.2)  # steps past the checkpoint are logged: a resumed worker must log them again
     workers = _train_workers_of(proc.pid)
@@ -118,7 +109,7 @@ def test_a_killed_ray_worker_is_replaced_and_training_continues_from_the_checkpo
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr[-3000:]
     assert "trained motion_tokenizer to step 60" in stdout  # one run, no rerun by hand
-    (losses,) = history(home, "failover", "train/loss")
+    (losses,) = metric_history(home, "failover", "train/loss")
     steps = [m.step for m in losses]
     replayed = [s for s in set(steps) if steps.count(s) > 1]
     assert replayed, "no step was logged twice: the worker was not replaced and resumed"
