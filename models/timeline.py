@@ -29,8 +29,10 @@ def latent_frames(frames: int, temporal_factor: int) -> int:
     if temporal_factor not in TEMPORAL_FACTORS:
         raise ClipLengthError(f"temporal factor must be one of {TEMPORAL_FACTORS}, got {temporal_factor}")
     if frames < 1 or (frames - 1) % temporal_factor:
+        below = 1 + temporal_factor * max(0, (frames - 1) // temporal_factor)
+        nearest = f"{below} or {below + temporal_factor}" if frames > 1 else "1"
         raise ClipLengthError(f"a clip of {frames} frames cannot be tokenized at {temporal_factor}x in time: it needs 1 + a multiple "
-                              f"of {temporal_factor} frames (e.g. {clip_frames(max(1, (frames - 1) // temporal_factor + 1), temporal_factor)})")
+                              f"of {temporal_factor} frames (e.g. {nearest})")
     return 1 + (frames - 1) // temporal_factor
 
 

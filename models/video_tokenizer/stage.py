@@ -106,6 +106,7 @@ class VideoTokenizerStage:
         terms["loss"] = total.detach()
         return total, terms
 
+    @torch.no_grad()
     def validate(self, model: VideoTokenizerTraining, batches) -> dict[str, float]:
         tokenizer = model.tokenizer
         first, rest, ssim, codes, n = 0.0, [], 0.0, [], 0
