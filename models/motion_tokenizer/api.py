@@ -28,6 +28,7 @@ class MotionTokens:
     frames: int  # T, the frames the codes decode to
     start: torch.Tensor | None = None  # (B, 3) root translation of the first frame
     yaw: torch.Tensor | None = None  # (B,) heading of the first frame, radians about +y
+    front_pad: int = 0  # copies of frame 0 put before the clip (video-aligned tokens), dropped by decode
 
 
 class MotionTokenizerInference:
@@ -51,13 +52,31 @@ class MotionTokenizerInference:
         return self.model.cfg
 
     @torch.no_grad()
-    def encode(self, poses: torch.Tensor, trans: torch.Tensor, betas: torch.Tensor) -> MotionTokens:
-        """(B, T, 72), (B, T, 3), (B, 10) -> tokens: codes (B, L * s) and their side information."""
+    def encode(self, poses: torch.Tensor, trans: torch.Tensor, betas: torch.Tensor, video_aligned: bool = False) -> MotionTokens:
+        """(B, T, 72), (B, T, 3), (B, 10) -> tokens: codes (B, L * s) and their side information.
+
+        `video_aligned`: for a clip of T = 1 + t * (L - 1) frames, pad the front with t - 1
+        copies of frame 0, as the causal video tokenizer does, so that motion latent frame j
+        covers exactly the frames of video latent frame j (the first: frame 0 alone)."""
         poses, trans, betas = poses.float(), trans.float(), betas.float()
+        pad = 0
+        if video_aligned:
+            from unimo.models import timeline
+
+            timeline.latent_frames(poses.shape[1], self.config.temporal_stride)
+            pad = self.config.temporal_stride - 1
+        start, yaw = trans[:, 0], mf.heading(poses)
+        if pad:
+            poses = torch.cat([poses[:, :1].expand(-1, pad, -1), poses], dim=1)
+            trans = torch.cat([trans[:, :1].expand(-1, pad, -1), trans], dim=1)
         codes = self.model.encode(mf.to_features(poses, trans, betas)).codes
-        return MotionTokens(codes, poses.shape[1], start=trans[:, 0], yaw=mf.heading(poses))
+        return MotionTokens(codes, poses.shape[1] - pad, start=start, yaw=yaw, front_pad=pad)
 
     @torch.no_grad()
     def decode(self, tokens: MotionTokens) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """tokens -> poses (B, T, 72), trans (B, T, 3), betas (B, 10)."""
-        return mf.from_features(self.model.decode(tokens.codes, tokens.frames), tokens.start, tokens.yaw)
+        features = self.model.decode(tokens.codes, tokens.frames + tokens.front_pad)[:, tokens.front_pad :]
+        if tokens.front_pad:  # the padded copies started the motion: re-anchor at the clip's first frame
+            features = features.clone()
+            features[:, 0, mf.VELOCITY] = 0
+        return mf.from_features(features, tokens.start, tokens.yaw)

@@ -1,0 +1,272 @@
+"""Pre-tokenization: clips and their motion -> token shards (`token_shards`), with Ray Data.
+
+    discover (driver) -> windows (flat_map, one task per input: decode, resize, cut)
+      -> tokenize (map_batches, an actor pool: both tokenizers loaded once per actor, on a
+         GPU when the cluster has one) -> write_parquet (staging) -> commit (driver)
+
+Input: a corpus with videos (jobs/make_corpus.py, or your own in its layout), whose labels
+hold SMPL motion in the gravity-aligned world frame (y up) the motion tokenizer trains on.
+Preprocessing shards of schema 1 hold camera-frame fits; they are refused until the shards
+carry gravity-aligned motion (the real-motion fit issue), rather than tokenized wrong.
+
+Bad inputs never stop the run: they go to the errors table and every good window is
+written. A run commits at its end; a rerun skips inputs already committed and removes what
+a killed run left, as preprocessing does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from unimo.pipelines import shards, token_shards
+from unimo.platform import storage
+from unimo.platform.config import option
+from unimo.platform.errors import UnimoError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PretokenizeConfig:
+    input: str = option(help="a corpus URL with videos and labels (required)")
+    output: str = option(help="output URL for tokens/, errors/ and manifest.json (required)")
+    video_tokenizer: str = option(help="checkpoint folder, state.pt, runs:/<run id>, or cosmos:PATH (required)")
+    motion_tokenizer: str = option(help="checkpoint folder, state.pt or runs:/<run id> (required)")
+    frames: int = option(17, help="frames per window: 1 + t * k for the video tokenizer's t")
+    size: int = option(64, help="frames are centre-cropped and resized to size x size")
+    batch: int = option(8, help="windows tokenized together (one actor call)")
+    limit: int = option(0, help="process at most this many inputs (0: all)")
+
+
+# -- errors and resume (the same ledger scheme as preprocessing) ------------------------------
+
+
+def record_error(staging: str, row: dict, stage: str, error: BaseException) -> None:
+    message = " ".join(str(error).split()) or type(error).__name__
+    table = pa.Table.from_pylist([{"source": row["source"], "stage": stage, "error_class": type(error).__name__,
+                                   "message": message[:2000], "source_size": row.get("source_size"),
+                                   "source_mtime": row.get("source_mtime")}], schema=shards.ERROR_SCHEMA)
+    fs, path = storage.pyarrow_filesystem(storage.join(staging, token_shards.ERRORS, f"{uuid.uuid4().hex}.parquet"))
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    pq.write_table(table, path, filesystem=fs)
+
+
+def _key(row: dict) -> list:
+    return [row["source"], row.get("source_size"), str(row.get("source_mtime"))]
+
+
+def _ledgers(output: str) -> list[dict]:
+    return [storage.read_json(p) for p in storage.glob(storage.join(output, token_shards.LEDGER, "*.json"))]
+
+
+def prepare_resume(output: str) -> set[tuple]:
+    """Inputs committed by earlier runs; removes what killed runs left behind."""
+    storage.remove(storage.join(output, token_shards.STAGING), recursive=True)
+    ledgers = _ledgers(output)
+    committed = {lg["run"] for lg in ledgers}
+    for folder in (token_shards.TOKENS, token_shards.ERRORS):
+        for path in storage.glob(storage.join(output, folder, "*.parquet")):
+            if path.rsplit("/", 1)[-1].split("--", 1)[0] not in committed:
+                log.warning("removing %s: written by a run that did not finish", path)
+                storage.remove(path)
+    return {tuple(k) for lg in ledgers for k in lg["inputs"]}
+
+
+# -- stages (module-level: Ray ships them to workers) ---------------------------------------
+
+
+def discover(corpus: str) -> list[dict]:
+    from unimo.pipelines import corpus_format
+
+    if storage.exists(storage.join(corpus, shards.MANIFEST)):
+        raise UnimoError(f"'{corpus}' holds preprocessing shards (schema {shards.SCHEMA_VERSION}): their motion is in the camera "
+                         "frame, and the motion tokenizer takes gravity-aligned motion; pre-tokenize a corpus instead")
+    if not storage.exists(storage.join(corpus, corpus_format.MANIFEST)):
+        raise UnimoError(f"input '{corpus}' is not a corpus ({corpus_format.MANIFEST} missing)")
+    manifest = corpus_format.CorpusManifest.read(corpus)
+    if not manifest.videos:
+        raise UnimoError(f"corpus '{corpus}' holds motion only (made with --videos false): pre-tokenization needs videos")
+    rows = []
+    for cid in manifest.clip_ids:
+        video = corpus_format.video_path(corpus, cid)
+        info = storage.info(video) if storage.exists(video) else {"size": None, "mtime": None}
+        rows.append({"clip_id": cid, "source": video, "label": corpus_format.label_path(corpus, cid),
+                     "source_size": info["size"], "source_mtime": info["mtime"]})
+    return rows
+
+
+def windows_stage(row: dict, cfg: PretokenizeConfig, staging: str) -> list[dict]:
+    """One input -> its windows of `cfg.frames` frames, video and motion; errors recorded."""
+    from unimo.models.video_tokenizer.data import resize_square
+    from unimo.pipelines import corpus_format, video_io
+
+    try:
+        frames, _ = video_io.decode(storage.read_bytes(row["source"]), name=row["source"])
+        label = corpus_format.read_label(row["label"])
+        n = min(len(frames), len(label["poses"]))
+        if n < cfg.frames:
+            raise ValueError(f"{n} frames, fewer than one window of {cfg.frames}")
+        video = resize_square(frames[:n], cfg.size)
+    except Exception as e:  # noqa: BLE001 - any failure of one input is that input's error
+        record_error(staging, row, "decode", e)
+        return []
+    return [{"clip_id": f"{row['clip_id']}-{s:05d}", "source": row["source"], "start_frame": s, "video": video[s : s + cfg.frames],
+             "poses": label["poses"][s : s + cfg.frames].astype(np.float32), "trans": label["trans"][s : s + cfg.frames].astype(np.float32),
+             "betas": label["betas"].astype(np.float32), "source_size": row["source_size"], "source_mtime": row["source_mtime"]}
+            for s in range(0, n - cfg.frames + 1, cfg.frames)]
+
+
+class TokenizeStage:
+    """A Ray Data actor: both tokenizers, loaded once, on the actor's device."""
+
+    def __init__(self, cfg: PretokenizeConfig, staging: str):
+        import torch
+
+        from unimo.models.motion_tokenizer.api import MotionTokenizerInference
+        from unimo.models.video_tokenizer.api import VideoTokenizerInference
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.cfg, self.staging = cfg, staging
+        self.video = VideoTokenizerInference.load(cfg.video_tokenizer, device=device)
+        self.motion = MotionTokenizerInference.load(cfg.motion_tokenizer, device=device)
+
+    def tokenize(self, rows: list[dict]) -> list[dict]:
+        import torch
+
+        codes = self.video.encode(np.stack([r["video"] for r in rows]))
+        poses, trans, betas = (torch.as_tensor(np.stack([r[k] for r in rows])).to(self.motion.model.mean.device)
+                               for k in ("poses", "trans", "betas"))
+        motion = self.motion.encode(poses, trans, betas, video_aligned=True)
+        out = []
+        for i, r in enumerate(rows):
+            out.append({"clip_id": r["clip_id"], "source": r["source"], "start_frame": int(r["start_frame"]),
+                        "num_frames": len(r["video"]), "video_tokens": codes[i].flatten().int().tolist(),
+                        "motion_tokens": motion.codes[i].flatten().int().tolist(),
+                        "motion_start": motion.start[i].float().cpu().tolist(), "motion_yaw": float(motion.yaw[i]),
+                        "betas": r["betas"].astype(np.float32).tolist()})
+        return out
+
+    def __call__(self, batch: dict) -> pa.Table:
+        rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
+        try:
+            out = self.tokenize(rows)
+        except Exception:  # noqa: BLE001 - find the bad rows one by one, keep the good ones
+            out = []
+            for r in rows:
+                try:
+                    out += self.tokenize([r])
+                except Exception as e:  # noqa: BLE001
+                    record_error(self.staging, r, "tokenize", e)
+        return pa.Table.from_pylist(out, schema=token_shards.TOKEN_SCHEMA)
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+def commit(output: str, staging: str, run: str, inputs: list[dict], manifest: token_shards.TokenManifest) -> dict:
+    """Move the run's shards into place, write its ledger, and rewrite the manifest."""
+    staged = storage.glob(storage.join(staging, token_shards.TOKENS, "*.parquet"))
+    clips = 0
+    for path in staged:
+        fs, p = storage.pyarrow_filesystem(path)
+        clips += pq.read_metadata(p, filesystem=fs).num_rows
+        storage.move(path, storage.join(output, token_shards.TOKENS, f"{run}--{path.rsplit('/', 1)[-1]}"))
+    errors = []
+    for path in storage.glob(storage.join(staging, token_shards.ERRORS, "*.parquet")):
+        fs, p = storage.pyarrow_filesystem(path)
+        errors += pq.read_table(p, filesystem=fs).to_pylist()
+    if errors:
+        fs, p = storage.pyarrow_filesystem(storage.join(output, token_shards.ERRORS, f"{run}--errors.parquet"))
+        fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
+        pq.write_table(pa.Table.from_pylist(errors, schema=shards.ERROR_SCHEMA), p, filesystem=fs)
+    ledger = {"run": run, "inputs": [_key(r) for r in inputs], "clips": clips, "errors": len(errors)}
+    storage.write_json(storage.join(output, token_shards.LEDGER, f"{run}.json"), ledger)
+    storage.remove(staging, recursive=True)
+    ledgers = _ledgers(output)
+    manifest.clips, manifest.errors = sum(lg["clips"] for lg in ledgers), sum(lg["errors"] for lg in ledgers)
+    manifest.inputs, manifest.runs = sum(len(lg["inputs"]) for lg in ledgers), sorted(lg["run"] for lg in ledgers)
+    manifest.write(output)
+    return ledger
+
+
+def plan_manifest(cfg: PretokenizeConfig, fps: float) -> token_shards.TokenManifest:
+    """The manifest of this configuration, checked before any work: both tokenizers load,
+    agree on time, and take clips of `cfg.frames` frames at `cfg.size` pixels."""
+    from unimo.models import timeline
+    from unimo.models.motion_tokenizer.api import MotionTokenizerInference
+    from unimo.models.video_tokenizer.api import VideoTokenizerInference
+
+    video = VideoTokenizerInference.load(cfg.video_tokenizer)
+    motion = MotionTokenizerInference.load(cfg.motion_tokenizer)
+    t = video.temporal_factor
+    if motion.config.temporal_stride != t:
+        raise UnimoError(f"the motion tokenizer's temporal_stride ({motion.config.temporal_stride}) differs from the video "
+                         f"tokenizer's temporal factor ({t}): their latent frames would not line up")
+    latent = timeline.latent_frames(cfg.frames, t)
+    if cfg.size % video.spatial_factor:
+        raise UnimoError(f"size={cfg.size} is not a multiple of the video tokenizer's spatial factor {video.spatial_factor}")
+    grid = [cfg.size // video.spatial_factor] * 2
+    return token_shards.TokenManifest(
+        video_tokenizer={"source": cfg.video_tokenizer, "codebook_size": video.codebook_size, "temporal_factor": t,
+                         "spatial_factor": video.spatial_factor},
+        motion_tokenizer={"source": cfg.motion_tokenizer, "codebook_size": motion.config.codebook_size,
+                          "expansion": motion.config.expansion, "temporal_stride": motion.config.temporal_stride},
+        latent_frames=latent, motion_tokens_per_latent=motion.config.expansion, grid=grid, frames=cfg.frames, size=cfg.size,
+        fps=fps)
+
+
+@dataclass
+class Summary:
+    run: str
+    inputs_found: int
+    inputs_skipped: int
+    clips: int
+    errors: int
+    seconds: float
+    output: str
+
+    def __str__(self) -> str:
+        return (f"pretokenize run {self.run}: {self.inputs_found} inputs ({self.inputs_skipped} already done), "
+                f"{self.clips} windows written, {self.errors} errors, {self.seconds:.1f} s -> {self.output}")
+
+
+def run_pretokenize(cfg: PretokenizeConfig) -> Summary:
+    import ray
+
+    from unimo.pipelines import corpus_format
+    from unimo.platform import ray_session, tracking
+
+    start = time.perf_counter()
+    source, output = storage.resolve(cfg.input), storage.resolve(cfg.output)
+    found = discover(source)
+    manifest = plan_manifest(cfg, corpus_format.CorpusManifest.read(source).fps)
+    manifest.code_version = tracking.git_commit()
+    done = prepare_resume(output)
+    todo = [r for r in found if tuple(_key(r)) not in done]
+    if cfg.limit:
+        todo = todo[: cfg.limit]
+    run = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    staging = storage.join(output, token_shards.STAGING, run)
+    ledger = {"clips": 0, "errors": 0}
+    if todo:
+        ray_session.connect()
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        actors = gpus or max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
+        ds = ray.data.from_items(todo, override_num_blocks=len(todo))
+        ds = ds.flat_map(windows_stage, fn_kwargs={"cfg": cfg, "staging": staging}, num_cpus=0.5)
+        ds = ds.map_batches(TokenizeStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging}, batch_size=cfg.batch,
+                            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
+                            **({"num_gpus": 1} if gpus else {"num_cpus": 0.5}))
+        fs, path = storage.pyarrow_filesystem(storage.join(staging, token_shards.TOKENS))
+        ds.write_parquet(path, filesystem=fs)
+        ledger = commit(output, staging, run, todo, manifest)
+    elif not storage.exists(storage.join(output, token_shards.MANIFEST)):
+        manifest.write(output)
+    return Summary(run, len(found), len(found) - len(todo), ledger["clips"], ledger["errors"], time.perf_counter() - start, output)
