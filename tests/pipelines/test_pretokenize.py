@@ -98,3 +98,26 @@ def test_a_clip_length_the_video_tokenizer_cannot_take_is_a_one_line_error(corpu
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == ["jobs/pretokenize.py: error: a clip of 8 frames cannot be tokenized at 4x in time: "
                                                "it needs 1 + a multiple of 4 frames (e.g. 5 or 9)"]
+
+
+def test_the_token_loader_reads_every_row_in_its_shape_and_checks_the_manifest(tmp_path):
+    import importlib.util
+
+    from support import REPO
+
+    from unimo.pipelines.token_loader import load_tokens
+
+    spec = importlib.util.spec_from_file_location("bench_token_loader", REPO / "benchmarks" / "bench_token_loader.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    tokens = bench.write_shards(str(tmp_path), clips=80, files=4)
+    manifest, arrays = load_tokens(str(tmp_path))
+    assert arrays["video_tokens"].shape == (80, 5, 8, 8) and arrays["motion_tokens"].shape == (80, 5, 2)
+    assert arrays["video_tokens"].size + arrays["motion_tokens"].size == tokens
+    stored = pq.read_table(str(tmp_path / token_shards.TOKENS), columns=["video_tokens"]).column(0).to_pylist()
+    assert arrays["video_tokens"].dtype == np.int32
+    assert sorted(arrays["video_tokens"].reshape(80, -1).tolist()) == sorted(stored)  # every row, reshaped, none altered
+    manifest.clips = 81
+    manifest.write(str(tmp_path))
+    with pytest.raises(token_shards.TokenShardError, match="holds 80 token rows, its manifest says 81"):
+        load_tokens(str(tmp_path))

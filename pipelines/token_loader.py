@@ -1,0 +1,59 @@
+"""Token shards into training batches, for the autoregressive stage.
+
+Two readers of the same files (`token_shards`):
+- `load_tokens`: a direct pyarrow reader into contiguous numpy arrays, held in memory and
+  batched by `InMemoryBatches`. Token shards are small (a 17-frame clip at 64 px is 320
+  video and 10 motion ids, about 1.3 KB), so a million clips fit in memory.
+- `ray_token_dataset`: the same rows as a Ray Dataset, for `trainer.runner=ray` when the
+  shards are larger than a worker's memory.
+`benchmarks/bench_token_loader.py` measures both against a plain pyarrow read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from unimo.pipelines import token_shards
+from unimo.platform import storage
+
+
+def _fixed(column: pa.ChunkedArray, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A list column whose lists all have prod(shape) items -> (N, *shape), without Python objects."""
+    flat = pa.concat_arrays([c.flatten() for c in column.chunks]) if column.num_chunks else pa.array([], pa.int32())
+    return np.array(flat.to_numpy(zero_copy_only=False), dtype=dtype).reshape(len(column), *shape)  # a writable copy
+
+
+def load_tokens(root: str) -> tuple[token_shards.TokenManifest, dict[str, np.ndarray]]:
+    """Every row of the token shards under `root`: {video_tokens (N, L, h, w) int32,
+    motion_tokens (N, L, s) int32, motion_start (N, 3), motion_yaw (N,), betas (N, 10)}."""
+    root = storage.resolve(root)
+    manifest = token_shards.TokenManifest.read(root)
+    fs, path = storage.pyarrow_filesystem(storage.join(root, token_shards.TOKENS))
+    table = pq.read_table(path, filesystem=fs, columns=["video_tokens", "motion_tokens", "motion_start", "motion_yaw", "betas"])
+    if table.num_rows != manifest.clips:
+        raise token_shards.TokenShardError(f"'{root}' holds {table.num_rows} token rows, its manifest says {manifest.clips}")
+    return manifest, {
+        "video_tokens": _fixed(table["video_tokens"], manifest.video_shape, np.int32),
+        "motion_tokens": _fixed(table["motion_tokens"], manifest.motion_shape, np.int32),
+        "motion_start": _fixed(table["motion_start"], (3,), np.float32),
+        "motion_yaw": table["motion_yaw"].to_numpy().astype(np.float32),
+        "betas": _fixed(table["betas"], (10,), np.float32),
+    }
+
+
+def ray_token_dataset(root: str):
+    """The token rows as a Ray Dataset of fixed-shape arrays (the ray runner's reader)."""
+    import ray
+
+    root = storage.resolve(root)
+    manifest = token_shards.TokenManifest.read(root)
+    fs, path = storage.pyarrow_filesystem(storage.join(root, token_shards.TOKENS))
+
+    def shape(batch: pa.Table) -> dict[str, np.ndarray]:
+        return {"video_tokens": _fixed(batch["video_tokens"], manifest.video_shape, np.int32),
+                "motion_tokens": _fixed(batch["motion_tokens"], manifest.motion_shape, np.int32)}
+
+    ds = ray.data.read_parquet(path, filesystem=fs, columns=["video_tokens", "motion_tokens"])
+    return ds.map_batches(shape, batch_format="pyarrow", batch_size=4096)
