@@ -7,7 +7,10 @@ Stages:
   1. corpus: a synthetic human-video corpus with 3D ground truth (jobs/make_corpus.py);
   2. preprocess: the corpus's videos through Ray Data into training shards, with SMPL
      pseudo-labels fitted to its 2D keypoints (jobs/preprocess.py);
-  3. train: a small motion tokenizer on those shards with Ray Train (jobs/train.py).
+  3. train: a small motion tokenizer on those shards with Ray Train (jobs/train.py);
+  4. train: a small video tokenizer on the corpus's videos (jobs/train.py --stage video_tokenizer);
+  5. pretokenize: the corpus into token shards with both tokenizers (jobs/pretokenize.py),
+     what the autoregressive model trains on.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from unimo.models.training.loop import TrainerConfig
+from unimo.models.video_tokenizer.model import VideoTokenizerConfig
+from unimo.models.video_tokenizer.stage import VideoDataConfig, VideoTokenizerStageConfig
 from unimo.pipelines.corpus import CorpusConfig
 from unimo.pipelines.decode import DecodeConfig
 from unimo.pipelines.fit import FitConfig
@@ -31,11 +36,14 @@ class DemoConfig:
     fit: FitConfig = field(default_factory=lambda: FitConfig(iterations=150, headings=2))
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(steps=60, batch_size=8, checkpoint_every=30,
                                                                            eval_every=30, log_every=10, warmup_steps=5, lr=1e-3))
+    video_tokenizer: VideoTokenizerStageConfig = field(default_factory=lambda: VideoTokenizerStageConfig(
+        model=VideoTokenizerConfig(hidden=32, depth=1, levels=[8, 5, 5, 5]), data=VideoDataConfig(frames=17, size=64, val_clips=8)))
 
 
 def main(cfg: DemoConfig) -> None:
     from unimo.models.training.session import TrainConfig, train_stage
     from unimo.pipelines.corpus import run_tracked
+    from unimo.pipelines.pretokenize import PretokenizeConfig, run_pretokenize
     from unimo.pipelines.preprocess import PreprocessConfig, run_preprocess
     from unimo.platform import storage, tracking
 
@@ -53,11 +61,23 @@ def main(cfg: DemoConfig) -> None:
         train = replace(train, motion_tokenizer=replace(mt, data=replace(mt.data, window=cfg.decode.window), model=replace(
             mt.model, codebook_size=64, code_dim=32, hidden=64, depth=1)))
         result = train_stage(train, parent_run_id=parent.info.run_id)
+        video = TrainConfig(stage="video_tokenizer", data=corpus_out, video_tokenizer=cfg.video_tokenizer,
+                            trainer=replace(cfg.trainer, run_name="demo-video-tokenizer"))
+        video_result = train_stage(video, parent_run_id=parent.info.run_id)
+        tokens_out = storage.join(out, "tokens")
+        pre_tok = PretokenizeConfig(input=corpus_out, output=tokens_out, video_tokenizer=video_result["checkpoint"],
+                                    motion_tokenizer=result["checkpoint"], frames=cfg.video_tokenizer.data.frames,
+                                    size=cfg.video_tokenizer.data.size)
+        with tracking.start_run("pretokenize", pre_tok, parent_run_id=parent.info.run_id):
+            tokens = run_pretokenize(pre_tok)
     print(f"\ndemo finished: outputs in {out}")
     print(f"  corpus:     {len(manifest.clip_ids)} clips in {corpus_out}")
     print(f"  preprocess: {summary.clips_ok} windows, {summary.inputs_failed} failed inputs, in {shards_out}")
     print(f"  train:      motion tokenizer at step {result['step']}, val MPJPE {result['val'].get('mpjpe_mm', float('nan')):.0f} mm, "
           f"checkpoint {result['checkpoint']}")
+    print(f"  train:      video tokenizer at step {video_result['step']}, val PSNR {video_result['val'].get('psnr', float('nan')):.1f} dB, "
+          f"checkpoint {video_result['checkpoint']}")
+    print(f"  tokenize:   {tokens.clips} windows of video and motion tokens, {tokens.errors} errors, in {tokens_out}")
     print(f"MLflow: {tracking.run_url(parent)}")
 
 

@@ -16,6 +16,7 @@ under UNIMO_HOME.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -28,6 +29,8 @@ from unimo.models.video_tokenizer.data import to_model_input
 from unimo.models.video_tokenizer.metrics import clip_quality
 from unimo.models.video_tokenizer.model import VideoTokenizer, VideoTokenizerConfig
 from unimo.platform.config import option
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -189,10 +192,16 @@ class VideoTokenizerPlugin:
         if use_ray:
             train, val = video_data.video_datasets(urls, vt.data.frames, vt.data.size)
             train, val = train.materialize(), val.limit(vt.data.val_clips).materialize()
-            count = train.count()
+            count, val_count = train.count(), val.count()
+            if not val_count:
+                val = train.limit(vt.data.val_clips).materialize()
         else:
             train, val = video_data.video_arrays(urls, vt.data.frames, vt.data.size, val_limit=vt.data.val_clips, progress=True)
-            count = num_examples(train)
+            count, val_count = num_examples(train), num_examples(val)
+            if not val_count:
+                val = {k: v[: vt.data.val_clips] for k, v in train.items()}
+        if not val_count:  # tiny datasets (the demo's): say so, rather than report nothing
+            log.warning("no video of '%s' falls in the validation split: validating on training clips", urls)
         if count < cfg.trainer.batch_size:
             raise DataError(f"data '{urls}' has {count} training clips of {vt.data.frames} frames, fewer than one batch "
                             f"({cfg.trainer.batch_size})")
