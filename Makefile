@@ -35,6 +35,10 @@ test-fast: $(VENV)/.installed
 # process); the last results are in docs/benchmarks.md.
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_corpus.py
+	$(PY) benchmarks/bench_preprocess.py
+	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_pretokenize.py
+	$(PY) benchmarks/bench_token_loader.py
 
 wheel: $(VENV)/.installed
 	$(PY) -m pip wheel --no-deps --quiet -w dist .

@@ -133,6 +133,8 @@ class TokenizeStage:
         from unimo.models.video_tokenizer.api import VideoTokenizerInference
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cpu":
+            torch.set_num_threads(1)  # one actor per CPU: parallel across actors, not threads
         self.cfg, self.staging = cfg, staging
         self.video = VideoTokenizerInference.load(cfg.video_tokenizer, device=device)
         self.motion = MotionTokenizerInference.load(cfg.motion_tokenizer, device=device)
@@ -258,7 +260,7 @@ def run_pretokenize(cfg: PretokenizeConfig) -> Summary:
     if todo:
         ray_session.connect()
         gpus = int(ray.cluster_resources().get("GPU", 0))
-        actors = gpus or max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
+        actors = gpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
         ds = ray.data.from_items(todo, override_num_blocks=len(todo))
         ds = ds.flat_map(windows_stage, fn_kwargs={"cfg": cfg, "staging": staging}, num_cpus=0.5)
         ds = ds.map_batches(TokenizeStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging}, batch_size=cfg.batch,
