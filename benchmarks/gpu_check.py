@@ -51,9 +51,11 @@ def main() -> None:
     plugin = stages.get("motion_tokenizer")
     if args.tiny:
         cfg = plugin.debug_overrides(replace(cfg, debug=True))
-        cfg = replace(cfg, trainer=replace(cfg.trainer, use_gpu=False, precision="auto", run_name="gpu-check-tiny"))
+        cfg = replace(cfg, trainer=replace(cfg.trainer, use_gpu=False, precision="auto"))
     elif not torch.cuda.is_available():
         sys.exit("gpu_check: torch sees no CUDA device here (--tiny runs the CPU smoke test)")
+    # a fresh run each time: a check that resumed an earlier one would measure nothing
+    cfg = replace(cfg, trainer=replace(cfg.trainer, run_name=f"gpu-check-{time.strftime('%Y%m%dT%H%M%S')}"))
     out = args.out or home_path("gpu_check" + ("_tiny" if args.tiny else ""))
     os.makedirs(out, exist_ok=True)
     notes = []
@@ -71,7 +73,8 @@ def main() -> None:
     last: dict = {}
 
     def record(metrics: dict, step: int) -> None:
-        log.append((step, time.perf_counter()))
+        if "train/steps_per_s" in metrics:  # the loop's rate leaves validation out: a step's training time from it
+            log.append((step, step / metrics["train/steps_per_s"]))
         last.update(metrics)
         print(console_line(metrics, step, cfg.trainer.steps), flush=True)
 

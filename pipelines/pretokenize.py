@@ -224,6 +224,21 @@ def plan_manifest(cfg: PretokenizeConfig, fps: float) -> token_shards.TokenManif
         fps=fps)
 
 
+_LAYOUT = ("video_tokenizer", "motion_tokenizer", "latent_frames", "motion_tokens_per_latent", "grid", "frames", "size")
+
+
+def check_same_layout(output: str, planned: token_shards.TokenManifest) -> None:
+    """A rerun adds to an output only with the same tokenizers and layout: ids of two
+    vocabularies in one set of shards would be indistinguishable."""
+    if not storage.exists(storage.join(output, token_shards.MANIFEST)):
+        return
+    existing = token_shards.TokenManifest.read(output)
+    for key in _LAYOUT:
+        if getattr(existing, key) != getattr(planned, key):
+            raise UnimoError(f"'{output}' holds tokens made with {key}={getattr(existing, key)!r}, not {getattr(planned, key)!r}: "
+                             "write them to a new output")
+
+
 @dataclass
 class Summary:
     run: str
@@ -250,6 +265,7 @@ def run_pretokenize(cfg: PretokenizeConfig) -> Summary:
     found = discover(source)
     manifest = plan_manifest(cfg, corpus_format.CorpusManifest.read(source).fps)
     manifest.code_version = tracking.git_commit()
+    check_same_layout(output, manifest)
     done = prepare_resume(output)
     todo = [r for r in found if tuple(_key(r)) not in done]
     if cfg.limit:

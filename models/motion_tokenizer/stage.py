@@ -100,9 +100,10 @@ class MotionTokenizerStage:
         return mf.to_features(poses, trans, betas), poses, trans, betas, mf.heading(poses)
 
     def loss(self, model, batch: dict):
-        poses, trans = augment(self.cfg.augment, batch["poses"].float(), batch["trans"].float())
-        feats, poses, trans, betas, yaw = self._targets({**batch, "poses": poses, "trans": trans})
-        recon, q = model(feats)
+        with full_precision(batch["poses"].device.type):  # targets exactly as inference computes them
+            poses, trans = augment(self.cfg.augment, batch["poses"].float(), batch["trans"].float())
+            feats, poses, trans, betas, yaw = self._targets({**batch, "poses": poses, "trans": trans})
+        recon, q = model(feats)  # the network: under the loop's autocast
         raw = model.module if hasattr(model, "module") else model
         with full_precision(feats.device.type):
             recon = recon.float()

@@ -9,6 +9,7 @@ N steps, resume from the last one, and metrics to the run log (rank 0).
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ class TrainerConfig:
     seed: int = option(0, help="random seed (model init, augmentation, shuffling)")
     cache_shard: bool = option(True, help="ray: hold the worker's data shard in memory and shuffle it each epoch (else stream it)")
 
+    def __post_init__(self):
+        if self.keep_checkpoints < 1:
+            raise ValueError(f"keep_checkpoints must be at least 1, got {self.keep_checkpoints}")
 
 class Stage(Protocol):
     """What a training stage provides; built on every worker from its config."""
@@ -79,13 +83,16 @@ def train_loop(stage: Stage, tc: TrainerConfig, runtime: Runtime, checkpoint_con
                log: Callable[[dict[str, float], int], None]) -> dict[str, float]:
     """Train `stage` to `tc.steps`, resuming from the runtime's last checkpoint; returns
     the last reported metrics. `log(metrics, step)` is called on rank 0 only."""
-    torch.manual_seed(tc.seed)
+    torch.manual_seed(tc.seed)  # the same initial weights on every rank (DDP broadcasts rank 0's anyway)
     acc = Accelerator(runtime.device, tc.precision, tc.compile)
     model = stage.build_model()
-    step, epoch, state = 0, 0, runtime.restore()
+    step, epoch, skip, state = 0, 0, 0, runtime.restore()
     if state is not None:
         model.load_state_dict(state["model"])
-        step, epoch = state["step"], state.get("epoch", 0)  # a resumed epoch reshuffles the same way
+        # the same epoch reshuffles the same way: skip the batches it had already trained on
+        step, epoch, skip = state["step"], state.get("epoch", 0), state.get("epoch_batches", 0)
+    # augmentation differs across ranks, and a resumed run draws new samples, not the same again
+    torch.manual_seed(tc.seed + 1_000_003 * runtime.rank + 7919 * step)
     model = runtime.prepare_model(model)
     raw = model.module if hasattr(model, "module") else model  # the unwrapped model: what is saved and validated
     forward = acc.maybe_compile(model)
@@ -97,10 +104,10 @@ def train_loop(stage: Stage, tc: TrainerConfig, runtime: Runtime, checkpoint_con
         sched.step()
 
     rank0, last = runtime.rank == 0, {}
-    started, t0 = step, time.perf_counter()
+    started, t0, validating = step, time.perf_counter(), 0.0  # validation time is left out of steps/s
     while step < tc.steps:
-        epoch_start = step
-        for batch in runtime.train_batches(tc.batch_size, epoch):
+        in_epoch = skip
+        for batch in itertools.islice(runtime.train_batches(tc.batch_size, epoch), skip, None):
             forward.train()
             with acc.autocast():
                 loss, terms = stage.loss(forward, acc.to_device(batch))
@@ -109,17 +116,19 @@ def train_loop(stage: Stage, tc: TrainerConfig, runtime: Runtime, checkpoint_con
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
-            step += 1
+            step, in_epoch = step + 1, in_epoch + 1
             metrics = {}
             if rank0 and (step % tc.log_every == 0 or step == tc.steps):  # the only host sync of a step
                 metrics.update({f"train/{k}": float(v) for k, v in terms.items()})
                 metrics["train/lr"] = sched.get_last_lr()[0]
-                metrics["train/steps_per_s"] = (step - started) / (time.perf_counter() - t0)
+                metrics["train/steps_per_s"] = (step - started) / (time.perf_counter() - t0 - validating)
             if rank0 and (step % tc.eval_every == 0 or step == tc.steps):
+                started_val = time.perf_counter()
                 raw.eval()
                 with torch.no_grad():
                     val = stage.validate(raw, (acc.to_device(b) for b in runtime.val_batches(tc.batch_size)))
                 metrics.update({f"val/{k}": v for k, v in val.items()})
+                validating += time.perf_counter() - started_val
             if metrics:
                 log(metrics, step)
                 last.update(metrics)
@@ -127,13 +136,14 @@ def train_loop(stage: Stage, tc: TrainerConfig, runtime: Runtime, checkpoint_con
                 with tempfile.TemporaryDirectory() as tmp:
                     folder = None
                     if rank0:
-                        save_checkpoint(tmp, model=raw, optimizer=opt, step=step, config=checkpoint_config, extra={"epoch": epoch})
+                        save_checkpoint(tmp, model=raw, optimizer=opt, step=step, config=checkpoint_config,
+                                        extra={"epoch": epoch, "epoch_batches": in_epoch})
                         folder = tmp
                     runtime.report({"step": step, "loss": float(loss.detach()), **metrics}, folder)
             if step >= tc.steps:
                 break
-        if step == epoch_start:  # an epoch without one full batch would loop forever
+        if in_epoch == 0:  # an epoch without one full batch would loop forever
             raise RuntimeError(f"worker {runtime.rank}: its data has fewer than batch_size={tc.batch_size} examples")
-        epoch += 1
+        epoch, skip = epoch + 1, 0
     return {"step": step, **last}
 

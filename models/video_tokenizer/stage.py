@@ -101,11 +101,13 @@ class VideoTokenizerStage:
         terms = {"pixel": pixel.detach(), "perplexity": q.perplexity.detach()}
         total = pixel
         if raw.discriminator is not None:
+            # both terms every step, weighted 0 before the start: DDP needs every parameter in
+            # the graph, and a tensor gate needs no host sync
             raw.step += 1
-            if int(raw.step) >= self.cfg.loss.adversarial_start:
-                g, d = _adversarial_terms(raw.discriminator, recon, clip)
-                total = total + self.cfg.loss.adversarial * g + d
-                terms.update(generator=g.detach(), discriminator=d.detach())
+            on = (raw.step >= self.cfg.loss.adversarial_start).float()
+            g, d = _adversarial_terms(raw.discriminator, recon, clip)
+            total = total + on * (self.cfg.loss.adversarial * g + d)
+            terms.update(generator=g.detach(), discriminator=d.detach())
         terms["loss"] = total.detach()
         return total, terms
 
@@ -202,9 +204,10 @@ class VideoTokenizerPlugin:
                 val = {k: v[: vt.data.val_clips] for k, v in train.items()}
         if not val_count:  # tiny datasets (the demo's): say so, rather than report nothing
             log.warning("no video of '%s' falls in the validation split: validating on training clips", urls)
-        if count < cfg.trainer.batch_size:
-            raise DataError(f"data '{urls}' has {count} training clips of {vt.data.frames} frames, fewer than one batch "
-                            f"({cfg.trainer.batch_size})")
+        needed = cfg.trainer.batch_size * (cfg.trainer.num_workers if use_ray else 1)
+        if count < needed:
+            raise DataError(f"data '{urls}' has {count} training clips of {vt.data.frames} frames, fewer than one step needs "
+                            f"({cfg.trainer.batch_size} x {needed // cfg.trainer.batch_size} workers)")
         return PreparedData(vt, urls, train, val, count)
 
     def make_stage(self, stage_config: VideoTokenizerStageConfig) -> VideoTokenizerStage:

@@ -90,6 +90,9 @@ def test_pretokenize_writes_good_windows_and_errors_and_resumes_without_duplicat
     assert again.returncode == 0, again.stderr[-3000:]
     assert pq.read_table(str(out / token_shards.TOKENS)).num_rows == 6  # nothing twice
     assert "4 inputs (4 already done)" in again.stdout
+    other = run_job("pretokenize.py", *_args(corpus, out, tokenizers)[:-3], "frames=5", "size=32", env=env, timeout=300)
+    assert other.returncode == 1  # ids of another layout never join these shards
+    assert "holds tokens made with frames=9, not 5: write them to a new output" in other.stderr
 
 
 def test_a_clip_length_the_video_tokenizer_cannot_take_is_a_one_line_error(corpus, tokenizers, tmp_path):
