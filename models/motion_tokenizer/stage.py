@@ -166,7 +166,7 @@ def with_stats(cfg: MotionTokenizerStageConfig, mean: np.ndarray, std: np.ndarra
 def training_data(data: str, cfg: MotionDataConfig, debug: bool, use_ray: bool) -> str:
     """The data URLs (comma-separated): as given, or motion-only corpora generated once
     under UNIMO_HOME (with Ray tasks, or in this process when `use_ray` is false)."""
-    from unimo.models.motion_tokenizer.data import data_urls
+    from unimo.models.training.data import data_urls
     from unimo.pipelines import corpus_format
     from unimo.pipelines.corpus import CorpusConfig, build_corpus
     from unimo.platform import storage
@@ -205,7 +205,7 @@ class MotionTokenizerPlugin:
 
     def prepare(self, cfg, use_ray: bool):
         from unimo.models.motion_tokenizer import data as motion_data
-        from unimo.models.training.data import num_examples
+        from unimo.models.training.data import DataError, num_examples
         from unimo.models.training.stages import PreparedData
 
         d = cfg.motion_tokenizer.data
@@ -220,7 +220,7 @@ class MotionTokenizerPlugin:
             count = num_examples(train)
         needed = cfg.trainer.batch_size * (cfg.trainer.num_workers if use_ray else 1)
         if count < needed:
-            raise motion_data.DataError(f"data '{urls}' has {count} training windows of {d.window} frames, fewer than one step "
+            raise DataError(f"data '{urls}' has {count} training windows of {d.window} frames, fewer than one step "
                                         f"needs (batch_size {cfg.trainer.batch_size} x {needed // cfg.trainer.batch_size} workers)")
         return PreparedData(stage_cfg, urls, train, val, count)
 

@@ -20,6 +20,31 @@ from typing import Callable, Iterator
 import numpy as np
 
 from unimo.platform import storage
+from unimo.platform.errors import UnimoError
+
+
+class DataError(UnimoError):
+    """A data path that holds neither shards nor a corpus, or too little to train on."""
+
+
+def kind_of(url: str) -> str:
+    from unimo.pipelines import corpus_format, shards
+
+    if storage.exists(storage.join(url, shards.MANIFEST)):
+        return "shards"
+    if storage.exists(storage.join(url, corpus_format.MANIFEST)):
+        return "corpus"
+    raise DataError(f"data path '{url}' holds neither preprocessed shards ({shards.MANIFEST}) nor a corpus ({corpus_format.MANIFEST})")
+
+
+def data_urls(spec: str) -> list[str]:
+    """One data URL, or several separated by commas, each resolved and checked."""
+    urls = [storage.resolve(u.strip()) for u in spec.split(",") if u.strip()]
+    if not urls:
+        raise DataError("no data URL given")
+    for url in urls:
+        kind_of(url)
+    return urls
 
 
 @dataclass

@@ -55,6 +55,10 @@ def train_stage(cfg, parent_run_id: str | None = None, callbacks: list | None = 
     if not cfg.trainer.run_name:
         cfg = replace(cfg, trainer=replace(cfg.trainer, run_name=cfg.stage))
     use_ray = cfg.trainer.runner == "ray"
+    if cfg.data:
+        from unimo.models.training.data import data_urls
+
+        data_urls(cfg.data)  # a wrong path fails here, in one line, before Ray starts
     if use_ray:
         from unimo.platform import ray_session
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from unimo.models.motion_tokenizer.data import DataError, data_urls, kind_of
+from unimo.models.training.data import DataError, data_urls, kind_of
 from unimo.models.training.data import ExampleSource, plain_arrays, ray_datasets
 from unimo.platform import storage
 

@@ -151,7 +151,7 @@ def _adversarial_terms(discriminator: nn.Module, recon: torch.Tensor, real: torc
 
 def training_data(data: str, cfg: VideoDataConfig, debug: bool, use_ray: bool) -> str:
     """The data URLs: as given, or a rendered corpus generated once under UNIMO_HOME."""
-    from unimo.models.motion_tokenizer.data import data_urls
+    from unimo.models.training.data import data_urls
     from unimo.pipelines import corpus_format
     from unimo.pipelines.corpus import CorpusConfig, build_corpus
     from unimo.platform import storage
@@ -182,7 +182,7 @@ class VideoTokenizerPlugin:
         return replace(cfg, trainer=trainer, video_tokenizer=replace(vt, model=model, data=data))
 
     def prepare(self, cfg, use_ray: bool):
-        from unimo.models.motion_tokenizer.data import DataError
+        from unimo.models.training.data import DataError
         from unimo.models.training.data import num_examples
         from unimo.models.training.stages import PreparedData
         from unimo.models.video_tokenizer import data as video_data
