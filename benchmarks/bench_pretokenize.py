@@ -51,6 +51,7 @@ def one_run(cpus: int, corpus: str, video: str, motion: str, out: str) -> float:
 from unimo.pipelines.pretokenize import PretokenizeConfig, run_pretokenize
 from unimo.platform import ray_session
 ray_session.connect(num_cpus={cpus}, include_dashboard=False)
+import time
 start = time.perf_counter()
 s = run_pretokenize(PretokenizeConfig(input={corpus!r}, output={out!r}, video_tokenizer={video!r}, motion_tokenizer={motion!r}))
 print("RESULT", s.clips, time.perf_counter() - start)

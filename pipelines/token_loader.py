@@ -25,22 +25,26 @@ def _fixed(column: pa.ChunkedArray, shape: tuple[int, ...], dtype) -> np.ndarray
     return np.array(flat.to_numpy(zero_copy_only=False), dtype=dtype).reshape(len(column), *shape)  # a writable copy
 
 
-def load_tokens(root: str) -> tuple[token_shards.TokenManifest, dict[str, np.ndarray]]:
+SIDE_INFO = ("motion_start", "motion_yaw", "betas")
+
+
+def load_tokens(root: str, side_info: bool = True) -> tuple[token_shards.TokenManifest, dict[str, np.ndarray]]:
     """Every row of the token shards under `root`: {video_tokens (N, L, h, w) int32,
-    motion_tokens (N, L, s) int32, motion_start (N, 3), motion_yaw (N,), betas (N, 10)}."""
+    motion_tokens (N, L, s) int32} and, with `side_info`, {motion_start (N, 3),
+    motion_yaw (N,), betas (N, 10)} (what detokenisation needs, not training)."""
     root = storage.resolve(root)
     manifest = token_shards.TokenManifest.read(root)
     fs, path = storage.pyarrow_filesystem(storage.join(root, token_shards.TOKENS))
-    table = pq.read_table(path, filesystem=fs, columns=["video_tokens", "motion_tokens", "motion_start", "motion_yaw", "betas"])
+    columns = ["video_tokens", "motion_tokens", *(SIDE_INFO if side_info else ())]
+    table = pq.read_table(path, filesystem=fs, columns=columns)
     if table.num_rows != manifest.clips:
         raise token_shards.TokenShardError(f"'{root}' holds {table.num_rows} token rows, its manifest says {manifest.clips}")
-    return manifest, {
-        "video_tokens": _fixed(table["video_tokens"], manifest.video_shape, np.int32),
-        "motion_tokens": _fixed(table["motion_tokens"], manifest.motion_shape, np.int32),
-        "motion_start": _fixed(table["motion_start"], (3,), np.float32),
-        "motion_yaw": table["motion_yaw"].to_numpy().astype(np.float32),
-        "betas": _fixed(table["betas"], (10,), np.float32),
-    }
+    out = {"video_tokens": _fixed(table["video_tokens"], manifest.video_shape, np.int32),
+           "motion_tokens": _fixed(table["motion_tokens"], manifest.motion_shape, np.int32)}
+    if side_info:
+        out.update(motion_start=_fixed(table["motion_start"], (3,), np.float32),
+                   motion_yaw=table["motion_yaw"].to_numpy().astype(np.float32), betas=_fixed(table["betas"], (10,), np.float32))
+    return manifest, out
 
 
 def ray_token_dataset(root: str):
