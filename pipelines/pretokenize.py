@@ -224,7 +224,7 @@ def plan_manifest(cfg: PretokenizeConfig, fps: float) -> token_shards.TokenManif
         fps=fps)
 
 
-_LAYOUT = ("video_tokenizer", "motion_tokenizer", "latent_frames", "motion_tokens_per_latent", "grid", "frames", "size")
+_LAYOUT = ("frames", "size", "video_tokenizer", "motion_tokenizer", "latent_frames", "motion_tokens_per_latent", "grid")
 
 
 def check_same_layout(output: str, planned: token_shards.TokenManifest) -> None:
