@@ -117,7 +117,6 @@ def make_motion(cfg: CorpusConfig, index: int, rng: np.random.Generator, kinemat
 def make_clip(cfg: CorpusConfig, out: str, index: int, files: list[str]) -> dict:
     """Generate, render, encode and write one clip (or, without videos, its motion only);
     returns its summary (with timings)."""
-    from unimo.pipelines import synthetic, video_io
     from unimo.platform import body_model
 
     cid = clip_id(index)
@@ -136,6 +135,8 @@ def make_clip(cfg: CorpusConfig, out: str, index: int, files: list[str]) -> dict
         corpus_format.write_label(label_url, motion_label)
         return {"clip_id": cid, "skipped": False, "info": info, "bytes": 0,
                 "seconds": {"generate": t1 - t0, "render": 0.0, "encode": 0.0}}
+    from unimo.pipelines import synthetic, video_io  # rendering and PyAV only where videos are made
+
     clip = synthetic.render_motion(motion, synthetic.rig(cfg.body_model), cfg.size, rng)
     t2 = time.perf_counter()
     video = video_io.encode_mp4(clip.frames, cfg.fps)
@@ -147,6 +148,12 @@ def make_clip(cfg: CorpusConfig, out: str, index: int, files: list[str]) -> dict
     })
     return {"clip_id": cid, "skipped": False, "info": info, "bytes": len(video),
             "seconds": {"generate": t1 - t0, "render": t2 - t1, "encode": t3 - t2}}
+
+
+def _one_torch_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def build_corpus(cfg: CorpusConfig, out: str, progress: bool = True, use_ray: bool = True
@@ -167,8 +174,10 @@ def build_corpus(cfg: CorpusConfig, out: str, progress: bool = True, use_ray: bo
             import os
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
-            # spawn, not fork: the parent may hold torch threads (and CUDA) already
-            with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) as pool:
+            # spawn, not fork: the parent may hold torch threads (and CUDA) already; one torch
+            # thread a worker, or N workers x N threads oversubscribe the machine
+            with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_one_torch_thread) as pool:
                 for future in as_completed([pool.submit(make_clip, cfg, out, i, files) for i in range(cfg.clips)]):
                     results.append(future.result())
                     bar.update(1)
