@@ -28,14 +28,15 @@ def _fixed(column: pa.ChunkedArray, shape: tuple[int, ...], dtype) -> np.ndarray
 SIDE_INFO = ("motion_start", "motion_yaw", "betas")
 
 
-def load_tokens(root: str, side_info: bool = True) -> tuple[token_shards.TokenManifest, dict[str, np.ndarray]]:
+def load_tokens(root: str, side_info: bool = True, sources: bool = False) -> tuple[token_shards.TokenManifest, dict[str, np.ndarray]]:
     """Every row of the token shards under `root`: {video_tokens (N, L, h, w) int32,
-    motion_tokens (N, L, s) int32} and, with `side_info`, {motion_start (N, 3),
-    motion_yaw (N,), betas (N, 10)} (what detokenisation needs, not training)."""
+    motion_tokens (N, L, s) int32}; with `side_info`, {motion_start (N, 3),
+    motion_yaw (N,), betas (N, 10)} (what detokenisation needs, not training); with
+    `sources`, {source (N,)}, the input each window came from (to split by)."""
     root = storage.resolve(root)
     manifest = token_shards.TokenManifest.read(root)
     fs, path = storage.pyarrow_filesystem(storage.join(root, token_shards.TOKENS))
-    columns = ["video_tokens", "motion_tokens", *(SIDE_INFO if side_info else ())]
+    columns = ["video_tokens", "motion_tokens", *(SIDE_INFO if side_info else ()), *(["source"] if sources else [])]
     table = pq.read_table(path, filesystem=fs, columns=columns)
     if table.num_rows != manifest.clips:
         raise token_shards.TokenShardError(f"'{root}' holds {table.num_rows} token rows, its manifest says {manifest.clips}")
@@ -44,6 +45,8 @@ def load_tokens(root: str, side_info: bool = True) -> tuple[token_shards.TokenMa
     if side_info:
         out.update(motion_start=_fixed(table["motion_start"], (3,), np.float32),
                    motion_yaw=table["motion_yaw"].to_numpy().astype(np.float32), betas=_fixed(table["betas"], (10,), np.float32))
+    if sources:
+        out["source"] = np.asarray(table["source"].to_pylist(), dtype=object)
     return manifest, out
 
 

@@ -95,3 +95,39 @@ def metric_history(home, run_name: str, key: str) -> list[list]:
     runs = client.search_runs([client.get_experiment_by_name("unimo").experiment_id],
                               filter_string=f"attributes.run_name = '{run_name}'", order_by=["attributes.start_time ASC"])
     return [sorted(client.get_metric_history(r.info.run_id, key), key=lambda m: m.step) for r in runs]
+
+
+def write_token_shards(root, sources: int = 32, windows: int = 2, latent: int = 3, grid: tuple[int, int] = (2, 2), s: int = 2,
+                       video_codes: int = 16, motion_codes: int = 8, seed: int = 0, video_tokenizer: str = "synthetic-video") -> str:
+    """Token shards (the pretokenize layout) of clips with learnable structure, written
+    without any tokenizer: each clip has a base b and a step k in {1, 2}; V_0 = b + (0, 1,
+    2, ...) over its grid, V_{j+1} = V_j + k, and M_j[i] = V_j[0, 0] + i * k (mod the codebook
+    sizes). Given the condition, every generated token of V2M and M2V is then determined,
+    and of I2VM all but k."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from unimo.pipelines import token_shards
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for src in range(sources):
+        for w in range(windows):
+            k = int(rng.integers(1, 3))
+            v0 = (int(rng.integers(0, video_codes)) + np.arange(grid[0] * grid[1]).reshape(grid)) % video_codes
+            video = np.stack([(v0 + j * k) % video_codes for j in range(latent)])
+            motion = np.stack([(video[j, 0, 0] + np.arange(s) * k) % motion_codes for j in range(latent)])
+            rows.append({"clip_id": f"src{src:03d}-{w * 9}", "source": f"file:///videos/src{src:03d}.mp4", "start_frame": w * 9,
+                         "num_frames": 1 + 4 * (latent - 1), "video_tokens": video.flatten().tolist(),
+                         "motion_tokens": motion.flatten().tolist(), "motion_start": [0.0, 0.9, 0.0], "motion_yaw": 0.0,
+                         "betas": [0.0] * 10})
+    root = str(root)
+    os.makedirs(os.path.join(root, token_shards.TOKENS), exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=token_shards.TOKEN_SCHEMA), os.path.join(root, token_shards.TOKENS, "part-0.parquet"))
+    token_shards.TokenManifest(
+        video_tokenizer={"source": video_tokenizer, "codebook_size": video_codes, "temporal_factor": 4, "spatial_factor": 8},
+        motion_tokenizer={"source": "synthetic-motion", "codebook_size": motion_codes, "expansion": s, "temporal_stride": 4},
+        latent_frames=latent, motion_tokens_per_latent=s, grid=list(grid), frames=1 + 4 * (latent - 1), size=grid[0] * 8, fps=30.0,
+        clips=len(rows), inputs=sources).write(root)
+    return root

@@ -27,23 +27,33 @@ class DataError(UnimoError):
     """A data path that holds neither shards nor a corpus, or too little to train on."""
 
 
-def kind_of(url: str) -> str:
-    from unimo.pipelines import corpus_format, shards
+KINDS = ("shards", "corpus", "tokens")
 
+
+def kind_of(url: str) -> str:
+    """'shards' (preprocessing), 'corpus' (make_corpus) or 'tokens' (pretokenize)."""
+    from unimo.pipelines import corpus_format, shards, token_shards
+
+    if storage.exists(storage.join(url, token_shards.TOKENS)) and storage.exists(storage.join(url, token_shards.MANIFEST)):
+        return "tokens"
     if storage.exists(storage.join(url, shards.MANIFEST)):
         return "shards"
     if storage.exists(storage.join(url, corpus_format.MANIFEST)):
         return "corpus"
-    raise DataError(f"data path '{url}' holds neither preprocessed shards ({shards.MANIFEST}) nor a corpus ({corpus_format.MANIFEST})")
+    raise DataError(f"data path '{url}' holds neither preprocessed shards ({shards.MANIFEST}), a corpus ({corpus_format.MANIFEST}) "
+                    f"nor token shards ({token_shards.TOKENS}/)")
 
 
-def data_urls(spec: str) -> list[str]:
-    """One data URL, or several separated by commas, each resolved and checked."""
+def data_urls(spec: str, kinds: tuple[str, ...] = ("shards", "corpus")) -> list[str]:
+    """One data URL, or several separated by commas, each resolved and checked to be one of `kinds`."""
     urls = [storage.resolve(u.strip()) for u in spec.split(",") if u.strip()]
     if not urls:
         raise DataError("no data URL given")
     for url in urls:
-        kind_of(url)
+        kind = kind_of(url)
+        if kind not in kinds:
+            raise DataError(f"data path '{url}' holds {kind.replace('tokens', 'token shards')}, which this stage does not read "
+                            f"(it reads {' or '.join(k.replace('tokens', 'token shards') for k in kinds)})")
     return urls
 
 

@@ -56,9 +56,9 @@ def train_stage(cfg, parent_run_id: str | None = None, callbacks: list | None = 
         cfg = replace(cfg, trainer=replace(cfg.trainer, run_name=cfg.stage))
     use_ray = cfg.trainer.runner == "ray"
     if cfg.data:
-        from unimo.models.training.data import data_urls
+        from unimo.models.training.data import KINDS, data_urls
 
-        data_urls(cfg.data)  # a wrong path fails here, in one line, before Ray starts
+        data_urls(cfg.data, KINDS)  # a wrong path fails here, in one line, before Ray starts
     if use_ray:
         from unimo.platform import ray_session
 

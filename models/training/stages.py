@@ -26,6 +26,7 @@ from unimo.platform.errors import ConfigError
 STAGES = {
     "motion_tokenizer": "unimo.models.motion_tokenizer.stage",
     "video_tokenizer": "unimo.models.video_tokenizer.stage",
+    "unimo": "unimo.models.unimo.stage",
 }
 
 

@@ -89,7 +89,7 @@ def test_wrong_data_path_and_missing_checkpoint_are_one_line_errors(tmp_path):
     out = run_job("train.py", "--stage", "motion_tokenizer", f"--data={tmp_path / 'nowhere'}", timeout=300)
     assert out.returncode == 1
     assert out.stderr.strip() == (f"jobs/train.py: error: data path '{tmp_path / 'nowhere'}' holds neither preprocessed shards "
-                                  "(manifest.json) nor a corpus (corpus.json)")
+                                  "(manifest.json), a corpus (corpus.json) nor token shards (tokens/)")
     with pytest.raises(CheckpointError, match="not found"):
         MotionTokenizerInference.load(str(tmp_path / "no_checkpoint"))
 
