@@ -4,6 +4,7 @@
     python jobs/evaluate.py --stage fit clips=64 noise_px=[0,2,5]
     python jobs/evaluate.py --stage motion_tokenizer --checkpoint runs:/<run id>   # or a folder
     python jobs/evaluate.py --stage video_tokenizer --checkpoint runs:/<run id>    # or cosmos:PATH
+    python jobs/evaluate.py --stage unimo --checkpoint runs:/<run id> tokens=./heldout_tokens
 
 The held-out corpus is generated with its own seed (default 1000; corpora for training
 default to seed 0) unless corpus= names one.
@@ -23,8 +24,9 @@ TARGETS = {"fit": {0.0: ("PA-MPJPE <= 25 mm, MPJPE <= 50 mm", 25.0, 50.0), 2.0: 
 
 @dataclass
 class EvalConfig:
-    stage: Literal["fit", "motion_tokenizer", "video_tokenizer"] = option("fit", help="what to evaluate")
-    checkpoint: str = option("", help="the tokenizers: checkpoint folder, state.pt, or runs:/<MLflow run id> (video: or cosmos:PATH)")
+    stage: Literal["fit", "motion_tokenizer", "video_tokenizer", "unimo"] = option("fit", help="what to evaluate")
+    checkpoint: str = option("", help="checkpoint folder, state.pt, or runs:/<MLflow run id> (video tokenizer: or cosmos:PATH)")
+    tokens: str = option("", help="unimo: held-out token shards (default: the validation split of the shards it trained on)")
     window: int = option(64, help="motion_tokenizer: frames per evaluated window")
     clip_frames: int = option(17, help="video_tokenizer: frames per evaluated clip (1 + t * k)")
     size: int = option(64, help="video_tokenizer: frame side in pixels (the resolution it trained at)")
@@ -106,6 +108,41 @@ def evaluate_video_tokenizer(cfg: EvalConfig) -> str:
     return header + "\n\n" + "\n".join(rows)
 
 
+def evaluate_unimo(cfg: EvalConfig) -> str:
+    import mlflow
+
+    from unimo.models.training.checkpoint import CheckpointError
+    from unimo.models.unimo import evaluation as ev
+    from unimo.models.unimo.api import UniMoInference
+    from unimo.models.unimo.data import load_split
+    from unimo.pipelines.token_loader import load_tokens
+
+    if not cfg.checkpoint:
+        raise CheckpointError("stage unimo needs checkpoint= (a folder, state.pt, or runs:/<run id>)")
+    model = UniMoInference.load(cfg.checkpoint)
+    trained_on = model.train_data
+    _, train, val = load_split(trained_on, model.cfg.val_fraction)
+    if cfg.tokens:
+        model.check_tokens(cfg.tokens)
+        _, held_out = load_tokens(cfg.tokens, side_info=False)
+        where = f"held-out token shards {cfg.tokens}"
+    else:
+        held_out, where = val, f"the validation split of {trained_on}"
+    results = ev.evaluate(model, held_out, train)
+    rows = ["| task | generated tokens | perplexity | next-token accuracy | unigram perplexity | unigram / model |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for task, r in results.items():
+        mlflow.log_metrics({f"{task}/{k}": v for k, v in r.items()})
+        rows.append(f"| {task.upper()} | {r['tokens']:.0f} | {r['perplexity']:.2f} | {r['accuracy']:.1%} | "
+                    f"{r['unigram_perplexity']:.2f} | {r['factor']:.2f}x |")
+    m, t = model.model.cfg, model.tokens
+    header = (f"UniMo {cfg.checkpoint}: {m.n_layer} layers x {m.n_embd} wide, {m.n_head} heads, embeddings {m.embeddings}, "
+              f"V2M {model.cfg.v2m_layout}, {model.model.num_params() / 1e6:.2f} M parameters; {len(held_out['video_tokens'])} clips "
+              f"of {t.latent_frames} latent frames x {t.grid[0]}x{t.grid[1]} video + {t.motion_per_latent} motion tokens, from {where}; "
+              f"unigram counted on {len(train['video_tokens'])} training clips")
+    return header + "\n\n" + "\n".join(rows)
+
+
 def main(cfg: EvalConfig) -> None:
     import mlflow
 
@@ -113,8 +150,9 @@ def main(cfg: EvalConfig) -> None:
     from unimo.pipelines.fit_eval import evaluate_fit
     from unimo.platform import tracking
 
-    if cfg.stage in ("motion_tokenizer", "video_tokenizer"):
-        evaluate_tokenizer = evaluate_motion_tokenizer if cfg.stage == "motion_tokenizer" else evaluate_video_tokenizer
+    if cfg.stage in ("motion_tokenizer", "video_tokenizer", "unimo"):
+        evaluate_tokenizer = {"motion_tokenizer": evaluate_motion_tokenizer, "video_tokenizer": evaluate_video_tokenizer,
+                              "unimo": evaluate_unimo}[cfg.stage]
         with tracking.start_run("evaluate", cfg, tags={"unimo.eval_stage": cfg.stage}) as run:
             table = evaluate_tokenizer(cfg)
             mlflow.log_text(table, "evaluation.md")

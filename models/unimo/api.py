@@ -22,8 +22,9 @@ from unimo.models.unimo.vocabulary import check_task
 
 
 class UniMoInference:
-    def __init__(self, model: UniMo, cfg: UniMoStageConfig, source: str):
+    def __init__(self, model: UniMo, cfg: UniMoStageConfig, source: str, train_data: str = ""):
         self.model, self.cfg, self.source = model.eval(), cfg, source
+        self.train_data = train_data  # the token shards it trained on
         self.layouts = cfg.layouts()
 
     @classmethod
@@ -34,7 +35,7 @@ class UniMoInference:
         cfg = from_dict(UniMoStageConfig, state["config"]["stage_config"])
         model = UniMo(cfg.model)
         model.load_state_dict(state["model"])
-        return cls(model.to(device), cfg, source)
+        return cls(model.to(device), cfg, source, state["config"].get("train_config", {}).get("data", ""))
 
     @property
     def tokens(self):

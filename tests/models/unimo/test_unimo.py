@@ -166,6 +166,12 @@ def test_training_on_token_shards_lowers_every_tasks_validation_loss(tokens, tmp
     video, motion = model.generate("v2m", video=torch.zeros(2, 3, 2, 2, dtype=torch.long))
     assert motion.shape == (2, 3, 2) and torch.equal(video, torch.zeros(2, 3, 2, 2, dtype=torch.long))
     if runner == "local" and embeddings == "own":
+        out = run_job("evaluate.py", "--stage", "unimo", f"--checkpoint={checkpoint}", f"tokens={tokens}",
+                      env={"UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""}, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        rows = {line.split("|")[1].strip(): line.split("|") for line in out.stdout.splitlines() if line.startswith("| V2M")}
+        factor = float(rows["V2M"][6].strip().rstrip("x"))
+        assert factor > 1.5, out.stdout  # the motion follows from the video: context beats code frequencies
         other = write_token_shards(tmp_path / "other", sources=4, video_tokenizer="another-video-tokenizer")
         with pytest.raises(TokenShardError, match=r"^token shards '.*other' do not match the model: their video tokenizer is "
                                                   r"'another-video-tokenizer', the model was trained on 'synthetic-video'"):
