@@ -39,6 +39,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_pretokenize.py
 	$(PY) benchmarks/bench_token_loader.py
+	$(PY) benchmarks/bench_unimo.py
 
 wheel: $(VENV)/.installed
 	$(PY) -m pip wheel --no-deps --quiet -w dist .

@@ -10,7 +10,8 @@ Stages:
   3. train: a small motion tokenizer on those shards with Ray Train (jobs/train.py);
   4. train: a small video tokenizer on the corpus's videos (jobs/train.py --stage video_tokenizer);
   5. pretokenize: the corpus into token shards with both tokenizers (jobs/pretokenize.py),
-     what the autoregressive model trains on.
+     what the autoregressive model trains on;
+  6. train: a tiny UniMo transformer on those token shards (jobs/train.py --stage unimo).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from unimo.models.training.loop import TrainerConfig
+from unimo.models.unimo.model import UniMoConfig
+from unimo.models.unimo.stage import UniMoStageConfig
 from unimo.models.video_tokenizer.model import VideoTokenizerConfig
 from unimo.models.video_tokenizer.stage import VideoDataConfig, VideoTokenizerStageConfig
 from unimo.pipelines.corpus import CorpusConfig
@@ -38,6 +41,7 @@ class DemoConfig:
                                                                            eval_every=30, log_every=10, warmup_steps=5, lr=1e-3))
     video_tokenizer: VideoTokenizerStageConfig = field(default_factory=lambda: VideoTokenizerStageConfig(
         model=VideoTokenizerConfig(hidden=32, depth=1, levels=[8, 5, 5, 5]), data=VideoDataConfig(frames=17, size=64, val_clips=8)))
+    unimo: UniMoStageConfig = field(default_factory=lambda: UniMoStageConfig(model=UniMoConfig(n_layer=2, n_head=2, n_embd=64)))
 
 
 def main(cfg: DemoConfig) -> None:
@@ -70,6 +74,8 @@ def main(cfg: DemoConfig) -> None:
                                     size=cfg.video_tokenizer.data.size)
         with tracking.start_run("pretokenize", pre_tok, parent_run_id=parent.info.run_id):
             tokens = run_pretokenize(pre_tok)
+        ar = TrainConfig(stage="unimo", data=tokens_out, unimo=cfg.unimo, trainer=replace(cfg.trainer, run_name="demo-unimo"))
+        ar_result = train_stage(ar, parent_run_id=parent.info.run_id)
     print(f"\ndemo finished: outputs in {out}")
     print(f"  corpus:     {len(manifest.clip_ids)} clips in {corpus_out}")
     print(f"  preprocess: {summary.clips_ok} windows, {summary.inputs_failed} failed inputs, in {shards_out}")
@@ -78,6 +84,8 @@ def main(cfg: DemoConfig) -> None:
     print(f"  train:      video tokenizer at step {video_result['step']}, val PSNR {video_result['val'].get('psnr', float('nan')):.1f} dB, "
           f"checkpoint {video_result['checkpoint']}")
     print(f"  tokenize:   {tokens.clips} windows of video and motion tokens, {tokens.errors} errors, in {tokens_out}")
+    print(f"  train:      UniMo at step {ar_result['step']}, val V2M perplexity {ar_result['val'].get('v2m_perplexity', float('nan')):.1f}, "
+          f"checkpoint {ar_result['checkpoint']}, MLflow run {ar_result['run_id']}")
     print(f"MLflow: {tracking.run_url(parent)}")
 
 

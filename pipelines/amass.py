@@ -65,3 +65,15 @@ def rotate_world(root_orient: np.ndarray, trans: np.ndarray, betas: np.ndarray, 
     new_root = (rot * Rotation.from_rotvec(root_orient)).as_rotvec()
     new_trans = rot.apply(trans + j0) - j0
     return new_root.astype(np.float32), new_trans.astype(np.float32)
+
+
+def save_amass(path: str, motion: Motion, kinematics, gender: str = "neutral") -> None:
+    """Write a y-up SMPL Motion as an AMASS-style `.npz` (z-up; `poses` (T, 72), `trans`,
+    `betas`, `mocap_framerate`, `gender`), which `load_amass` reads back."""
+    root, trans = rotate_world(motion.poses[:, :3], motion.trans, motion.betas, kinematics, _Z_UP_TO_Y_UP.inv())
+    poses = motion.poses.copy()
+    poses[:, :3] = root
+    buffer = io.BytesIO()
+    np.savez(buffer, poses=poses.astype(np.float32), trans=trans.astype(np.float32), betas=motion.betas.astype(np.float32),
+             mocap_framerate=np.float64(motion.fps), gender=np.str_(gender))
+    storage.write_bytes(path, buffer.getvalue())

@@ -98,7 +98,8 @@ def metric_history(home, run_name: str, key: str) -> list[list]:
 
 
 def write_token_shards(root, sources: int = 32, windows: int = 2, latent: int = 3, grid: tuple[int, int] = (2, 2), s: int = 2,
-                       video_codes: int = 16, motion_codes: int = 8, seed: int = 0, video_tokenizer: str = "synthetic-video") -> str:
+                       video_codes: int = 16, motion_codes: int = 8, seed: int = 0, video_tokenizer: str = "synthetic-video",
+                       motion_tokenizer: str = "synthetic-motion", size: int | None = None) -> str:
     """Token shards (the pretokenize layout) of clips with learnable structure, written
     without any tokenizer: each clip has a base b and a step k in {1, 2}; V_0 = b + (0, 1,
     2, ...) over its grid, V_{j+1} = V_j + k, and M_j[i] = V_j[0, 0] + i * k (mod the codebook
@@ -127,7 +128,7 @@ def write_token_shards(root, sources: int = 32, windows: int = 2, latent: int = 
     pq.write_table(pa.Table.from_pylist(rows, schema=token_shards.TOKEN_SCHEMA), os.path.join(root, token_shards.TOKENS, "part-0.parquet"))
     token_shards.TokenManifest(
         video_tokenizer={"source": video_tokenizer, "codebook_size": video_codes, "temporal_factor": 4, "spatial_factor": 8},
-        motion_tokenizer={"source": "synthetic-motion", "codebook_size": motion_codes, "expansion": s, "temporal_stride": 4},
-        latent_frames=latent, motion_tokens_per_latent=s, grid=list(grid), frames=1 + 4 * (latent - 1), size=grid[0] * 8, fps=30.0,
+        motion_tokenizer={"source": motion_tokenizer, "codebook_size": motion_codes, "expansion": s, "temporal_stride": 4},
+        latent_frames=latent, motion_tokens_per_latent=s, grid=list(grid), frames=1 + 4 * (latent - 1), size=size or grid[0] * 8, fps=30.0,
         clips=len(rows), inputs=sources).write(root)
     return root

@@ -1,5 +1,5 @@
-"""`make demo` end to end: corpus -> preprocess -> train both tokenizers -> pretokenize, every run in
-MLflow under one parent."""
+"""`make demo` end to end: corpus -> preprocess -> train both tokenizers -> pretokenize -> train UniMo,
+every run in MLflow under one parent."""
 
 import mlflow
 import pytest
@@ -14,7 +14,7 @@ def test_demo_runs_end_to_end_and_is_tracked(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     out = run_job("demo.py", "corpus.clips=4", "corpus.frames=32", "corpus.size=64", "fit.iterations=20",
                   "trainer.steps=10", "trainer.batch_size=2", "trainer.checkpoint_every=10", "trainer.eval_every=10", "trainer.log_every=5",
-                  env={"UNIMO_HOME": str(home)})
+                  env={"UNIMO_HOME": str(home)}, timeout=1200)
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"outputs in {home}/datasets/demo" in out.stdout
     assert f"mlflow ui --backend-store-uri sqlite:///{home}/mlflow.db" in out.stdout
@@ -22,6 +22,7 @@ def test_demo_runs_end_to_end_and_is_tracked(tmp_path, monkeypatch):
     assert len(corpus_format.CorpusManifest.read(str(demo / "corpus")).clip_ids) == 4
     assert shards.Manifest.read(str(demo / "shards")).clips == 4
     assert "motion tokenizer at step 10" in out.stdout and "video tokenizer at step 10" in out.stdout
+    assert "UniMo at step 10" in out.stdout
     tokens = token_shards.TokenManifest.read(str(demo / "tokens"))
     assert tokens.clips == 4 and tokens.errors == 0  # one 17-frame window of each 32-frame video
     assert tokens.latent_frames == 5 and tokens.grid == [8, 8] and tokens.motion_tokens_per_latent == 2
@@ -30,16 +31,18 @@ def test_demo_runs_end_to_end_and_is_tracked(tmp_path, monkeypatch):
     runs = client.search_runs([client.get_experiment_by_name("unimo").experiment_id])
     by_job = {(r.data.tags["unimo.job"], r.data.tags.get("unimo.stage")): r for r in runs}
     assert set(by_job) == {("demo", None), ("make_corpus", None), ("preprocess", None), ("train", "motion_tokenizer"),
-                           ("train", "video_tokenizer"), ("pretokenize", None)}
+                           ("train", "video_tokenizer"), ("pretokenize", None), ("train", "unimo")}
     assert all(r.info.status == "FINISHED" for r in runs)
     by_job = {job if job != "train" else stage: r for (job, stage), r in by_job.items()}
     parent = by_job["demo"].info.run_id
     assert all(by_job[j].data.tags["mlflow.parentRunId"] == parent
-               for j in ("make_corpus", "preprocess", "motion_tokenizer", "video_tokenizer", "pretokenize"))
+               for j in ("make_corpus", "preprocess", "motion_tokenizer", "video_tokenizer", "pretokenize", "unimo"))
     assert by_job["demo"].data.params["corpus.clips"] == "4"
     assert by_job["make_corpus"].data.metrics["clips_written"] == 4
     assert "val/mpjpe_mm" in by_job["motion_tokenizer"].data.metrics and "val/psnr" in by_job["video_tokenizer"].data.metrics
     artifacts = {a.path for a in client.list_artifacts(by_job["video_tokenizer"].info.run_id, "samples")}
     assert artifacts == {"samples/clip_vs_reconstruction.mp4"}
+    assert {"val/v2m_perplexity", "val/i2vm_accuracy", "val/m2v_loss"} <= set(by_job["unimo"].data.metrics)
+    assert {a.path for a in client.list_artifacts(by_job["unimo"].info.run_id, "samples")} == {"samples/v2m_tokens.txt"}
     artifacts = {a.path for a in client.list_artifacts(by_job["make_corpus"].info.run_id)}
     assert {"config.yaml", "corpus.json", "samples"} <= artifacts

@@ -1,0 +1,106 @@
+"""jobs/generate.py end to end on tiny (untrained) checkpoints of the three models: I2VM and
+M2V write videos that decode and a motion file the AMASS importer reads back; bad inputs
+get one line."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+import torch
+from support import run_job, write_token_shards
+
+from unimo.models import motion_features as mf
+from unimo.models.motion_tokenizer.model import MotionTokenizer, MotionTokenizerConfig
+from unimo.models.motion_tokenizer.stage import MotionTokenizerStageConfig
+from unimo.models.training import checkpoint
+from unimo.models.unimo.data import TokenSource
+from unimo.models.unimo.model import UniMo, UniMoConfig
+from unimo.models.unimo.stage import UniMoStageConfig
+from unimo.models.video_tokenizer.model import VideoTokenizerConfig
+from unimo.models.video_tokenizer.stage import VideoTokenizerStageConfig, VideoTokenizerTraining
+from unimo.pipelines import video_io
+from unimo.pipelines.amass import load_amass, save_amass
+from unimo.pipelines.motion import Motion
+from unimo.pipelines.token_shards import TokenManifest
+from unimo.platform import body_model
+from unimo.platform.config import to_dict
+
+
+def save(folder, stage: str, model: torch.nn.Module, stage_config, train_config: dict | None = None) -> str:
+    checkpoint.save(str(folder), model=model, optimizer=None, step=0,
+                    config={"stage": stage, "stage_config": to_dict(stage_config), "train_config": train_config or {}})
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Untrained tiny tokenizers, token shards naming them, and a UniMo checkpoint trained on none."""
+    root = tmp_path_factory.mktemp("generate")
+    torch.manual_seed(0)
+    vt_cfg = VideoTokenizerStageConfig(model=VideoTokenizerConfig(hidden=16, depth=1, levels=[5, 5, 5]))
+    vt = save(root / "vt", "video_tokenizer", VideoTokenizerTraining(vt_cfg), vt_cfg)
+    mt_cfg = MotionTokenizerStageConfig(model=MotionTokenizerConfig(codebook_size=16, code_dim=8, hidden=16, depth=1),
+                                        feature_mean=[0.0] * mf.FEATURE_DIM, feature_std=[1.0] * mf.FEATURE_DIM)
+    mt = save(root / "mt", "motion_tokenizer", MotionTokenizer(mt_cfg.model, torch.zeros(mf.FEATURE_DIM), torch.ones(mf.FEATURE_DIM)), mt_cfg)
+    tokens = write_token_shards(root / "tokens", sources=4, latent=3, grid=(4, 4), s=2, video_codes=125, motion_codes=16,
+                                video_tokenizer=vt, motion_tokenizer=mt, size=32)
+    source = TokenSource.of(TokenManifest.read(tokens))
+    st = UniMoStageConfig(model=UniMoConfig(n_layer=1, n_head=2, n_embd=32, video_codes=125, motion_codes=16,
+                                            max_seq_len=source.token_grid.sequence_length), tokens=source)
+    unimo = save(root / "unimo", "unimo", UniMo(st.model), st, {"data": tokens})
+    image = root / "person.png"
+    frame = av.VideoFrame.from_ndarray(np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8), format="rgb24")
+    codec = av.CodecContext.create("png", "w")
+    codec.width, codec.height, codec.pix_fmt = 64, 48, "rgb24"
+    image.write_bytes(b"".join(bytes(p) for p in [*codec.encode(frame), *codec.encode(None)]))
+    return {"vt": vt, "mt": mt, "unimo": unimo, "image": str(image), "root": root}
+
+
+def test_amass_files_round_trip(tmp_path):
+    kin = body_model.load_kinematics()
+    rng = np.random.default_rng(0)
+    motion = Motion(rng.normal(0, 0.3, (9, 72)), rng.normal(0, 1, (9, 3)), rng.normal(0, 1, 10), 30.0)
+    path = str(tmp_path / "motion.npz")
+    save_amass(path, motion, kin)
+    back = load_amass(path, kin)
+    assert np.allclose(back.poses[:, :66], motion.poses[:, :66], atol=1e-5) and np.allclose(back.trans, motion.trans, atol=1e-5)
+    assert np.allclose(back.betas, motion.betas) and back.fps == 30.0
+
+
+def test_i2vm_and_m2v_write_videos_that_decode_and_motion_the_importer_reads(models, tmp_path):
+    env = {"UNIMO_HOME": str(tmp_path / "home"), "MLFLOW_TRACKING_URI": ""}
+    out = run_job("generate.py", f"--image={models['image']}", f"--out={tmp_path / 'i2vm'}", f"--checkpoint={models['unimo']}",
+                  "samples=2", "sampling.top_k=10", env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    kin = body_model.load_kinematics()
+    for i in range(2):
+        video, _ = video_io.decode((tmp_path / "i2vm" / f"video_{i}.mp4").read_bytes())
+        side, _ = video_io.decode((tmp_path / "i2vm" / f"side_by_side_{i}.mp4").read_bytes())
+        assert video.shape == (9, 32, 32, 3) and side.shape == (9, 32, 64, 3)
+        motion = load_amass(str(tmp_path / "i2vm" / f"motion_{i}.npz"), kin)
+        assert motion.poses.shape == (9, 72) and motion.fps == 30.0 and np.isfinite(motion.trans).all()
+    # M2V from the motion I2VM wrote
+    out = run_job("generate.py", "--task=m2v", f"--motion={tmp_path / 'i2vm' / 'motion_0.npz'}", f"--out={tmp_path / 'm2v'}",
+                  f"--checkpoint={models['unimo']}", env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    video, _ = video_io.decode((tmp_path / "m2v" / "video.mp4").read_bytes())
+    assert video.shape == (9, 32, 32, 3)
+    assert str(tmp_path / "m2v" / "side_by_side.mp4") in out.stdout
+
+
+def test_bad_inputs_are_one_line_errors(models, tmp_path):
+    env = {"UNIMO_HOME": str(tmp_path / "home"), "MLFLOW_TRACKING_URI": ""}
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"not an image at all")
+    cases = [
+        ([f"--image={tmp_path / 'missing.png'}", f"--checkpoint={models['unimo']}"], str(tmp_path / "missing.png")),
+        ([f"--image={garbage}", f"--checkpoint={models['unimo']}"], f"{garbage}: cannot decode"),
+        ([f"--image={models['image']}", f"--checkpoint={models['vt']}"], "is a video_tokenizer checkpoint, not a unimo"),
+        ([f"--image={models['image']}", f"--checkpoint={tmp_path / 'nothing'}"], "not found"),
+        (["--task=m2v", f"--motion={garbage}", f"--checkpoint={models['unimo']}"], "is neither an AMASS .npz nor a .bvh file"),
+    ]
+    for args, expected in cases:
+        out = run_job("generate.py", *args, f"--out={tmp_path / 'out'}", env=env, timeout=300)
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode != 0 and len(lines) == 1 and expected in lines[0], out.stderr[-2000:]
