@@ -68,7 +68,7 @@ def main(cfg: GenerateConfig) -> None:
     from unimo.models.unimo.media import UniMoMedia
     from unimo.pipelines import video_io
     from unimo.pipelines.amass import save_amass
-    from unimo.pipelines.motion import Motion
+    from unimo.pipelines.motion import Motion, place_on_ground
     from unimo.pipelines.synthetic import render_motion, rig
     from unimo.platform import body_model as bm
     from unimo.platform import storage, tracking
@@ -85,7 +85,9 @@ def main(cfg: GenerateConfig) -> None:
     with tracking.start_run("generate", cfg, tags={"unimo.task": cfg.task}) as run:
         if cfg.task == "i2vm":
             clip = media.image_to_video_and_motion(read_image(cfg.image), cfg.samples, cfg.sampling)
-            motions = [Motion(clip.poses[i], clip.trans[i], clip.betas[i], clip.fps) for i in range(cfg.samples)]
+            kin = bm.load_kinematics(cfg.body_model)
+            motions = [Motion(clip.poses[i], place_on_ground(clip.poses[i], clip.trans[i], clip.betas[i], kin, per_frame=False),
+                              clip.betas[i], clip.fps) for i in range(cfg.samples)]
         else:
             given = read_motion(cfg.motion, media.fps, media.frames, cfg.body_model)
             clip = media.motion_to_video(given.poses, given.trans, given.betas, cfg.samples, cfg.sampling)

@@ -61,20 +61,23 @@ def _split_overrides(tokens: list[str], config_cls: type | None = None) -> list[
     return out
 
 
-def parse(config_cls: type[C], argv: list[str] | None = None, *, prog: str, description: str) -> C:
-    """Parse a job's command line into its typed config (exits 2 on a config error)."""
+def parse(config_cls: type[C], argv: list[str] | None = None, *, prog: str, description: str, positional: str | None = None) -> C:
+    """Parse a job's command line into its typed config (exits 2 on a config error).
+    `positional`: the config key a leading bare argument sets (`mocap.py VIDEO`)."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description=description,
         epilog=_help_epilog(config_cls),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage=f"{prog} [-h] [--config YAML] [--print-config] [key=value ...]",
+        usage=f"{prog} [-h] [--config YAML] [--print-config]{f' {positional.upper()}' if positional else ''} [key=value ...]",
         allow_abbrev=False,
     )
     parser.add_argument("--config", metavar="YAML", help="YAML file of config values (any storage URL)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     # Everything argparse does not know is a config override, in order.
     args, overrides = parser.parse_known_args(argv)
+    if positional and overrides and not overrides[0].startswith("-") and "=" not in overrides[0]:
+        overrides[0] = f"{positional}={overrides[0]}"
     try:
         cfg = config_lib.load_config(config_cls, args.config, _split_overrides(overrides, config_cls))
     except ConfigError as e:
@@ -92,14 +95,15 @@ def _fail(prog: str, e: UnimoError) -> None:
     sys.exit(e.exit_code)
 
 
-def run(main: Callable[[C], object], config_cls: type[C], *, description: str, argv: list[str] | None = None) -> None:
+def run(main: Callable[[C], object], config_cls: type[C], *, description: str, argv: list[str] | None = None,
+        positional: str | None = None) -> None:
     """Entry point of a job script: parse its config, run `main(cfg)`, report user errors
     in one line."""
     prog = f"jobs/{os.path.basename(sys.argv[0])}" if argv is None else "job"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     # MLflow's INFO lines (database migrations and such) are not the user's business.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    cfg = parse(config_cls, argv, prog=prog, description=description)
+    cfg = parse(config_cls, argv, prog=prog, description=description, positional=positional)
     try:
         main(cfg)
     except UnimoError as e:

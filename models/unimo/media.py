@@ -4,6 +4,7 @@ for the user jobs (`jobs/generate.py`).
     media = UniMoMedia.load("runs:/<unimo run id>")      # tokenizers: the ones that wrote its token shards
     clip = media.image_to_video_and_motion(image)        # I2VM: uint8 (H, W, 3) -> frames and SMPL motion
     clip = media.motion_to_video(poses, trans, betas)    # M2V: a motion of T frames -> frames
+    poses, trans, betas = media.video_to_motion(frames)  # V2M (motion capture) over a video of any length
 
 Frames are centre-cropped and resized to the size the video tokenizer was trained at; a
 clip has T = 1 + t (L - 1) frames, L the model's latent frames. Motion comes out in the
@@ -88,3 +89,41 @@ class UniMoMedia:
         motion = tokens.codes.view(1, t.latent_frames, t.motion_per_latent).expand(samples, -1, -1)
         video_codes, motion_codes = self.model.generate("m2v", motion=motion, sampling=sampling)
         return self._decode(video_codes, motion_codes)
+
+    @torch.no_grad()
+    def video_to_motion(self, frames: np.ndarray, overlap: int = 5, batch: int = 8, sampling: SamplingConfig = SamplingConfig(),
+                        progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """V2M over uint8 frames (N, H, W, 3) at the model's fps, window by window
+        (`stitching`): poses (N, 72), trans (N, 3) and betas (10,) (the mean over windows)."""
+        from tqdm import tqdm
+
+        from unimo.models import motion_features as mf
+        from unimo.models.unimo.stitching import cross_fade, window_starts
+
+        T, t = self.frames, self.model.tokens
+        video = resize_square(frames, self.size)
+        n = len(video)
+        if n < T:  # too short for one window: hold the last frame
+            video = np.concatenate([video, np.repeat(video[-1:], T - n, axis=0)])
+        starts = window_starts(len(video), T, overlap)
+        poses = np.zeros((len(video), 72), np.float32)
+        trans = np.zeros((len(video), 3), np.float32)
+        betas, done = [], 0  # frames [0, done) hold the motion so far
+        pad = self.motion.config.temporal_stride - 1
+        for first in tqdm(range(0, len(starts), batch), desc="motion capture", unit="batch", disable=not progress):
+            chunk = starts[first : first + batch]
+            codes = self.video.encode(np.stack([video[s : s + T] for s in chunk]))
+            _, motion_codes = self.model.generate("v2m", video=codes, sampling=sampling)
+            for i, s in enumerate(chunk):  # in order: each window is placed where the motion so far stands
+                start = torch.as_tensor(trans[s][None]) if done else None
+                yaw = mf.heading(torch.as_tensor(poses[s : s + 1])[None])[0:1] if done else None
+                p, tr, b = self.motion.decode(MotionTokens(motion_codes[i : i + 1].flatten(1), frames=T, start=start, yaw=yaw,
+                                                           front_pad=pad))
+                p, tr = p[0].numpy(), tr[0].numpy()
+                shared = max(0, done - s)
+                if shared:
+                    p[:shared], tr[:shared] = cross_fade(poses[s:done], trans[s:done], p[:shared], tr[:shared])
+                poses[s : s + T], trans[s : s + T] = p, tr
+                betas.append(b[0].numpy())
+                done = s + T
+        return poses[:n], trans[:n], np.mean(betas, axis=0)

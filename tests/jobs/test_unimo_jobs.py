@@ -1,6 +1,6 @@
-"""jobs/generate.py end to end on tiny (untrained) checkpoints of the three models: I2VM and
-M2V write videos that decode and a motion file the AMASS importer reads back; bad inputs
-get one line."""
+"""jobs/generate.py and jobs/mocap.py end to end on tiny (untrained) checkpoints of the three
+models: I2VM, M2V and V2M write videos that decode and motion files the AMASS importer reads
+back; bad inputs get one line."""
 
 from __future__ import annotations
 
@@ -87,6 +87,36 @@ def test_i2vm_and_m2v_write_videos_that_decode_and_motion_the_importer_reads(mod
     video, _ = video_io.decode((tmp_path / "m2v" / "video.mp4").read_bytes())
     assert video.shape == (9, 32, 32, 3)
     assert str(tmp_path / "m2v" / "side_by_side.mp4") in out.stdout
+
+
+def test_mocap_captures_a_video_longer_than_a_window_and_joins_the_windows(models, tmp_path):
+    env = {"UNIMO_HOME": str(tmp_path / "home"), "MLFLOW_TRACKING_URI": ""}
+    rng = np.random.default_rng(1)
+    video = tmp_path / "walk.mp4"  # 40 frames at 25 fps: 48 frames at the model's 30 fps, six 9-frame windows
+    video.write_bytes(video_io.encode_mp4(rng.integers(0, 255, (40, 48, 40, 3), dtype=np.uint8), 25.0))
+    out = run_job("mocap.py", str(video), f"--out={tmp_path / 'mocap'}", f"--checkpoint={models['unimo']}", "overlap=2",
+                  "sampling.temperature=1.0", env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "48 frames at 30 fps" in out.stdout
+    motion = load_amass(str(tmp_path / "mocap" / "motion.npz"), body_model.load_kinematics())
+    assert motion.poses.shape == (48, 72) and motion.fps == 30.0
+    # no jumps at the seams: the root moves no more from one frame to the next at a seam than inside a window
+    step = np.linalg.norm(np.diff(motion.trans, axis=0), axis=1)
+    assert step.max() < 0.5, step
+    side, _ = video_io.decode((tmp_path / "mocap" / "side_by_side.mp4").read_bytes())
+    assert side.shape == (48, 32, 64, 3)
+    bad = run_job("mocap.py", str(tmp_path / "missing.mp4"), f"--out={tmp_path / 'x'}", f"--checkpoint={models['unimo']}", env=env)
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1 and "missing.mp4" in bad.stderr
+
+
+def test_window_starts_cover_the_video_and_cross_fades_join_smoothly():
+    from unimo.models.unimo.stitching import cross_fade, window_starts
+
+    assert window_starts(48, 9, 2) == [0, 7, 14, 21, 28, 35, 39]
+    assert window_starts(9, 9, 2) == [0] and window_starts(5, 9, 2) == [0]
+    old, new = np.zeros((4, 72)), np.full((4, 72), 0.4)
+    poses, trans = cross_fade(old, np.zeros((4, 3)), new, np.ones((4, 3)))
+    assert np.allclose(trans[:, 0], [0.2, 0.4, 0.6, 0.8]) and (np.diff(poses[:, 0]) > 0).all() and 0 < poses[0, 0] < poses[-1, 0] < 0.4
 
 
 def test_bad_inputs_are_one_line_errors(models, tmp_path):
