@@ -115,6 +115,13 @@ class Layouts:
         self.kinds = torch.as_tensor(np.stack([self.tasks[t].kinds for t in TASKS]))
         self.generated = torch.as_tensor(np.stack([self.tasks[t].generated for t in TASKS]))
         self.task_ids = torch.tensor([vocab.task_id(t) for t in TASKS])
+        self._placed: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+
+    def _on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(source, kinds, generated, task_ids) on `device`, copied there once."""
+        if device not in self._placed:
+            self._placed[device] = tuple(x.to(device) for x in (self.source, self.kinds, self.generated, self.task_ids))
+        return self._placed[device]
 
     @staticmethod
     def task_index(task: str) -> int:
@@ -124,10 +131,10 @@ class Layouts:
         """Token ids (B, N) of clips' video codes (B, L, h, w), motion codes (B, L, s), and
         each example's task index (B,)."""
         flat = torch.cat([video.flatten(1).long() + self.vocab.video_offset, motion.flatten(1).long() + self.vocab.motion_offset], 1)
-        source = self.source.to(flat.device)[task]  # (B, N)
-        ids = torch.gather(flat, 1, source.clamp(min=0))
+        source, _, _, task_ids = self._on(flat.device)
+        ids = torch.gather(flat, 1, source[task].clamp(min=0))  # (B, N)
         ids[:, 0] = self.vocab.BOS
-        ids[:, 1] = self.task_ids.to(flat.device)[task]
+        ids[:, 1] = task_ids[task]
         return ids
 
     def split(self, ids: torch.Tensor, task: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,15 +150,15 @@ class Layouts:
 
     def next_kinds(self, task: torch.Tensor) -> torch.Tensor:
         """(B, N - 1): the kind each input position predicts (the kind of the next token)."""
-        return self.kinds.to(task.device)[task][:, 1:]
+        return self._on(task.device)[1][task][:, 1:]
 
     def loss_mask(self, task: torch.Tensor) -> torch.Tensor:
         """(B, N - 1): which targets are generated tokens (the only ones with a loss)."""
-        return self.generated.to(task.device)[task][:, 1:]
+        return self._on(task.device)[2][task][:, 1:]
 
     def drop_condition(self, ids: torch.Tensor, task: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
         """The given tokens of the examples where `drop` is set, replaced by NULL (the
         unconditional branch of classifier-free guidance); BOS and the task token stay."""
-        given = ~self.generated.to(ids.device)[task]
+        given = ~self._on(ids.device)[2][task]
         given[:, :PREFIX] = False
         return ids.masked_fill(given & drop[:, None], self.vocab.NULL)
