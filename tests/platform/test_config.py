@@ -142,7 +142,7 @@ def test_job_yaml_with_an_unknown_section_exits_2(tmp_path):
     cfg.write_text("nonsense:\n  x: 1\n")
     out = run_job("demo.py", "--config", str(cfg), timeout=120)
     assert out.returncode == 2
-    assert out.stderr.strip() == "jobs/demo.py: config error: unknown config key 'nonsense' (known: out, corpus, decode, fit, trainer, video_tokenizer)"
+    assert out.stderr.strip() == "jobs/demo.py: config error: unknown config key 'nonsense' (known: out, corpus, decode, fit, trainer, video_tokenizer, unimo)"
 
 
 def test_job_overrides_in_every_form_reach_the_config():
