@@ -110,6 +110,7 @@ def evaluate_video_tokenizer(cfg: EvalConfig) -> str:
 
 def evaluate_unimo(cfg: EvalConfig) -> str:
     import mlflow
+    import numpy as np
 
     from unimo.models.training.checkpoint import CheckpointError
     from unimo.models.unimo import evaluation as ev
@@ -135,12 +136,31 @@ def evaluate_unimo(cfg: EvalConfig) -> str:
         mlflow.log_metrics({f"{task}/{k}": v for k, v in r.items()})
         rows.append(f"| {task.upper()} | {r['tokens']:.0f} | {r['perplexity']:.2f} | {r['accuracy']:.1%} | "
                     f"{r['unigram_perplexity']:.2f} | {r['factor']:.2f}x |")
+    motion_rows = []
+    if cfg.tokens:
+        tokens, truth = ev.v2m_motion_windows(cfg.tokens)
+        if truth:
+            from unimo.models.motion_tokenizer.api import MotionTokenizerInference
+            from unimo.platform import body_model
+
+            tok = MotionTokenizerInference.load(model.tokens.motion_tokenizer)
+            common = int(np.bincount(train["motion_tokens"].ravel()).argmax())  # the most frequent training code
+            motion = ev.v2m_motion(model, tok, tokens, truth, body_model.load_kinematics(tok.body_model), model.tokens.fps or 30.0,
+                                   constant_code=common)
+            motion_rows = [f"V2M motion against the corpus labels ({len(truth)} windows; root-relative joints, each frame "
+                           "turned to face +z):", "",
+                           "| motion from | MPJPE (mm) | PA-MPJPE (mm) | accel err (m/s^2) |", "| --- | --- | --- | --- |"]
+            for name, r in motion.items():
+                mlflow.log_metrics({f"v2m_motion/{name.replace(' ', '_')}/{k}": v for k, v in r.items()})
+                label = {"v2m": "V2M tokens (greedy)", "true tokens": "the true tokens (the motion tokenizer's ceiling)",
+                         "constant": f"code {common} everywhere (the most frequent: one pose, a floor)"}[name]
+                motion_rows.append(f"| {label} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | {r['accel_err']:.2f} |")
     m, t = model.model.cfg, model.tokens
     header = (f"UniMo {cfg.checkpoint}: {m.n_layer} layers x {m.n_embd} wide, {m.n_head} heads, embeddings {m.embeddings}, "
               f"V2M {model.cfg.v2m_layout}, {model.model.num_params() / 1e6:.2f} M parameters; {len(held_out['video_tokens'])} clips "
               f"of {t.latent_frames} latent frames x {t.grid[0]}x{t.grid[1]} video + {t.motion_per_latent} motion tokens, from {where}; "
               f"unigram counted on {len(train['video_tokens'])} training clips")
-    return header + "\n\n" + "\n".join(rows)
+    return header + "\n\n" + "\n".join(rows) + ("\n\n" + "\n".join(motion_rows) if motion_rows else "")
 
 
 def main(cfg: EvalConfig) -> None:

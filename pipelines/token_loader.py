@@ -32,11 +32,11 @@ def load_tokens(root: str, side_info: bool = True, sources: bool = False) -> tup
     """Every row of the token shards under `root`: {video_tokens (N, L, h, w) int32,
     motion_tokens (N, L, s) int32}; with `side_info`, {motion_start (N, 3),
     motion_yaw (N,), betas (N, 10)} (what detokenisation needs, not training); with
-    `sources`, {source (N,)}, the input each window came from (to split by)."""
+    `sources`, {source (N,), start_frame (N,)}: where each window came from."""
     root = storage.resolve(root)
     manifest = token_shards.TokenManifest.read(root)
     fs, path = storage.pyarrow_filesystem(storage.join(root, token_shards.TOKENS))
-    columns = ["video_tokens", "motion_tokens", *(SIDE_INFO if side_info else ()), *(["source"] if sources else [])]
+    columns = ["video_tokens", "motion_tokens", *(SIDE_INFO if side_info else ()), *(["source", "start_frame"] if sources else [])]
     table = pq.read_table(path, filesystem=fs, columns=columns)
     if table.num_rows != manifest.clips:
         raise token_shards.TokenShardError(f"'{root}' holds {table.num_rows} token rows, its manifest says {manifest.clips}")
@@ -47,6 +47,7 @@ def load_tokens(root: str, side_info: bool = True, sources: bool = False) -> tup
                    motion_yaw=table["motion_yaw"].to_numpy().astype(np.float32), betas=_fixed(table["betas"], (10,), np.float32))
     if sources:
         out["source"] = np.asarray(table["source"].to_pylist(), dtype=object)
+        out["start_frame"] = table["start_frame"].to_numpy()
     return manifest, out
 
 

@@ -64,6 +64,7 @@ def load_split(root: str, val_fraction: float, val_limit: int | None = None
     manifest, arrays = load_tokens(root, side_info=False, sources=True)
     if not manifest.clips:
         raise DataError(f"token shards '{root}' hold no clips ({manifest.errors} inputs failed; see their errors/ table)")
+    arrays.pop("start_frame")
     val = np.array([in_validation(s, val_fraction) for s in arrays.pop("source")], dtype=bool)
     train_arrays = {k: v[~val] for k, v in arrays.items()}
     val_arrays = {k: v[val][:val_limit] for k, v in arrays.items()}

@@ -6,6 +6,10 @@ modality's codes (the distribution sampling draws from), and the perplexity of a
 model of each modality's codes counted on the training split (add-one smoothed). The
 factor unigram / model says how much the model gains from context: the condition and the
 tokens already generated.
+
+For V2M on clips of a corpus with labels, also the motion itself: the V2M tokens decoded by
+the motion tokenizer against the true motion, beside the true tokens decoded (the ceiling
+the motion tokenizer sets for any V2M model).
 """
 
 from __future__ import annotations
@@ -60,4 +64,71 @@ def evaluate(model, held_out: dict[str, np.ndarray], train: dict[str, np.ndarray
         u_nll, u_n = unigram_nll(layouts, t, held_out["video_tokens"], held_out["motion_tokens"], log_probs)
         ppl, u_ppl = math.exp(nll / n), math.exp(u_nll / u_n)
         out[t] = {"perplexity": ppl, "accuracy": correct / n, "unigram_perplexity": u_ppl, "factor": u_ppl / ppl, "tokens": n}
+    return out
+
+
+# -- V2M: does the captured motion match the motion in the video? ------------------------------
+
+
+def v2m_motion_windows(root: str) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """The held-out token rows whose source is a corpus video with labels, and each one's
+    true motion window (poses, betas), cut from the label at its start frame."""
+    import os
+
+    from unimo.pipelines import corpus_format
+    from unimo.pipelines.token_loader import load_tokens
+    from unimo.platform import storage
+
+    manifest, arrays = load_tokens(root, side_info=False, sources=True)
+    keep, truth = [], []
+    for i, (source, start) in enumerate(zip(arrays["source"], arrays["start_frame"])):
+        corpus = os.path.dirname(os.path.dirname(source))
+        clip_id = os.path.splitext(os.path.basename(source))[0]
+        label = corpus_format.label_path(corpus, clip_id)
+        if not storage.exists(label):
+            continue
+        data = corpus_format.read_label(label)
+        window = slice(int(start), int(start) + manifest.frames)
+        keep.append(i)
+        truth.append({"poses": data["poses"][window].astype(np.float32), "betas": data["betas"].astype(np.float32)})
+    return {k: arrays[k][keep] for k in ("video_tokens", "motion_tokens")}, truth
+
+
+@torch.no_grad()
+def v2m_motion(model, motion_tokenizer, tokens: dict[str, np.ndarray], truth: list[dict], kinematics, fps: float,
+               constant_code: int, batch: int = 32) -> dict[str, dict[str, float]]:
+    """Joint errors of motion decoded from V2M's tokens (greedy); from the true motion
+    tokens (the ceiling any V2M model has with this motion tokenizer); and from
+    `constant_code` at every position (a floor: one pose, whatever the video shows).
+    MPJPE and PA-MPJPE (mm; root-relative, each frame turned to face +z: the motion has no
+    camera), accel error (m/s^2)."""
+    from unimo.models import metrics
+    from unimo.models.motion_tokenizer.api import MotionTokens
+    from unimo.models.motion_tokenizer.evaluation import canonical_joints
+    from unimo.models.unimo.sampling import SamplingConfig
+
+    T = len(truth[0]["poses"])
+    pad = motion_tokenizer.config.temporal_stride - 1
+    target = canonical_joints(truth, kinematics).view(len(truth), T, -1, 3)
+
+    def joints(codes: torch.Tensor) -> torch.Tensor:
+        poses, trans, betas = motion_tokenizer.decode(MotionTokens(codes.flatten(1), frames=T, front_pad=pad))
+        rows = [{"poses": p.numpy(), "betas": b.numpy()} for p, b in zip(poses, betas)]
+        return canonical_joints(rows, kinematics).view(len(rows), T, -1, 3)
+
+    out = {}
+    for name in ("v2m", "true tokens", "constant"):
+        pred = []
+        for s in range(0, len(truth), batch):
+            video = torch.as_tensor(tokens["video_tokens"][s : s + batch]).long()
+            if name == "v2m":
+                _, motion = model.generate("v2m", video=video, sampling=SamplingConfig(temperature=0.0))
+            elif name == "true tokens":
+                motion = torch.as_tensor(tokens["motion_tokens"][s : s + batch]).long()
+            else:
+                motion = torch.full_like(torch.as_tensor(tokens["motion_tokens"][s : s + batch]).long(), constant_code)
+            pred.append(joints(motion))
+        pred = torch.cat(pred)
+        out[name] = {"mpjpe_mm": float(metrics.mpjpe(pred, target)), "pa_mpjpe_mm": float(metrics.pa_mpjpe(pred, target)),
+                     "accel_err": float(metrics.accel_error(pred, target, fps)), "windows": len(truth)}
     return out

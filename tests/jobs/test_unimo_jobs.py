@@ -134,3 +134,19 @@ def test_bad_inputs_are_one_line_errors(models, tmp_path):
         out = run_job("generate.py", *args, f"--out={tmp_path / 'out'}", env=env, timeout=300)
         lines = out.stderr.strip().splitlines()
         assert out.returncode != 0 and len(lines) == 1 and expected in lines[0], out.stderr[-2000:]
+
+
+def test_v2m_motion_errors_are_zero_for_the_motion_the_true_tokens_decode_to(models):
+    from unimo.models.motion_tokenizer.api import MotionTokenizerInference, MotionTokens
+    from unimo.models.unimo import evaluation as ev
+    from unimo.models.unimo.api import UniMoInference
+
+    model, tok = UniMoInference.load(models["unimo"]), MotionTokenizerInference.load(models["mt"])
+    g = torch.Generator().manual_seed(0)
+    tokens = {"video_tokens": torch.randint(0, 125, (6, 3, 4, 4), generator=g).numpy(),
+              "motion_tokens": torch.randint(0, 16, (6, 3, 2), generator=g).numpy()}
+    poses, _, betas = tok.decode(MotionTokens(torch.as_tensor(tokens["motion_tokens"]).flatten(1), frames=9, front_pad=3))
+    truth = [{"poses": p.numpy(), "betas": b.numpy()} for p, b in zip(poses, betas)]
+    r = ev.v2m_motion(model, tok, tokens, truth, body_model.load_kinematics(), 30.0, constant_code=0)
+    assert r["true tokens"]["mpjpe_mm"] < 1e-3 and r["true tokens"]["accel_err"] < 1e-3
+    assert r["constant"]["mpjpe_mm"] > 1.0 and r["v2m"]["windows"] == 6
