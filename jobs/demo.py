@@ -11,7 +11,9 @@ Stages:
   4. train: a small video tokenizer on the corpus's videos (jobs/train.py --stage video_tokenizer);
   5. pretokenize: the corpus into token shards with both tokenizers (jobs/pretokenize.py),
      what the autoregressive model trains on;
-  6. train: a tiny UniMo transformer on those token shards (jobs/train.py --stage unimo).
+  6. train: a tiny UniMo transformer on those token shards (jobs/train.py --stage unimo);
+  7. use it: motion capture from one corpus video (jobs/mocap.py), and video and motion
+     generated from another's first frame (jobs/generate.py).
 """
 
 from __future__ import annotations
@@ -76,6 +78,15 @@ def main(cfg: DemoConfig) -> None:
             tokens = run_pretokenize(pre_tok)
         ar = TrainConfig(stage="unimo", data=tokens_out, unimo=cfg.unimo, trainer=replace(cfg.trainer, run_name="demo-unimo"))
         ar_result = train_stage(ar, parent_run_id=parent.info.run_id)
+        # the user jobs, as a user runs them (jobs/ is on sys.path: this script lives there)
+        import generate
+        import mocap
+        from unimo.pipelines import corpus_format
+
+        videos = [corpus_format.video_path(corpus_out, c) for c in manifest.clip_ids[:2]]
+        mocap_out, generate_out = storage.join(out, "mocap"), storage.join(out, "generate")
+        mocap.main(mocap.MocapConfig(video=videos[0], out=mocap_out, checkpoint=ar_result["checkpoint"]))
+        generate.main(generate.GenerateConfig(image=videos[-1], out=generate_out, checkpoint=ar_result["checkpoint"]))
     print(f"\ndemo finished: outputs in {out}")
     print(f"  corpus:     {len(manifest.clip_ids)} clips in {corpus_out}")
     print(f"  preprocess: {summary.clips_ok} windows, {summary.inputs_failed} failed inputs, in {shards_out}")
@@ -86,6 +97,8 @@ def main(cfg: DemoConfig) -> None:
     print(f"  tokenize:   {tokens.clips} windows of video and motion tokens, {tokens.errors} errors, in {tokens_out}")
     print(f"  train:      UniMo at step {ar_result['step']}, val V2M perplexity {ar_result['val'].get('v2m_perplexity', float('nan')):.1f}, "
           f"checkpoint {ar_result['checkpoint']}, MLflow run {ar_result['run_id']}")
+    print(f"  mocap:      {videos[0]} -> {mocap_out} (motion.npz, side_by_side.mp4)")
+    print(f"  generate:   the first frame of {videos[-1]} -> {generate_out} (video.mp4, motion.npz, side_by_side.mp4)")
     print(f"MLflow: {tracking.run_url(parent)}")
 
 

@@ -1,5 +1,5 @@
-"""`make demo` end to end: corpus -> preprocess -> train both tokenizers -> pretokenize -> train UniMo,
-every run in MLflow under one parent."""
+"""`make demo` end to end: corpus -> preprocess -> train both tokenizers -> pretokenize -> train UniMo
+-> mocap and generate, every run in MLflow under one parent."""
 
 import mlflow
 import pytest
@@ -23,6 +23,12 @@ def test_demo_runs_end_to_end_and_is_tracked(tmp_path, monkeypatch):
     assert shards.Manifest.read(str(demo / "shards")).clips == 4
     assert "motion tokenizer at step 10" in out.stdout and "video tokenizer at step 10" in out.stdout
     assert "UniMo at step 10" in out.stdout
+    from unimo.pipelines import video_io
+
+    mocap_side, _ = video_io.decode((demo / "mocap" / "side_by_side.mp4").read_bytes())
+    assert mocap_side.shape == (32, 64, 128, 3)  # the whole 32-frame video, captured in 17-frame windows
+    generated, _ = video_io.decode((demo / "generate" / "video.mp4").read_bytes())
+    assert generated.shape == (17, 64, 64, 3) and (demo / "generate" / "motion.npz").exists()
     tokens = token_shards.TokenManifest.read(str(demo / "tokens"))
     assert tokens.clips == 4 and tokens.errors == 0  # one 17-frame window of each 32-frame video
     assert tokens.latent_frames == 5 and tokens.grid == [8, 8] and tokens.motion_tokens_per_latent == 2
@@ -31,12 +37,13 @@ def test_demo_runs_end_to_end_and_is_tracked(tmp_path, monkeypatch):
     runs = client.search_runs([client.get_experiment_by_name("unimo").experiment_id])
     by_job = {(r.data.tags["unimo.job"], r.data.tags.get("unimo.stage")): r for r in runs}
     assert set(by_job) == {("demo", None), ("make_corpus", None), ("preprocess", None), ("train", "motion_tokenizer"),
-                           ("train", "video_tokenizer"), ("pretokenize", None), ("train", "unimo")}
+                           ("train", "video_tokenizer"), ("pretokenize", None), ("train", "unimo"), ("mocap", None),
+                           ("generate", None)}
     assert all(r.info.status == "FINISHED" for r in runs)
     by_job = {job if job != "train" else stage: r for (job, stage), r in by_job.items()}
     parent = by_job["demo"].info.run_id
     assert all(by_job[j].data.tags["mlflow.parentRunId"] == parent
-               for j in ("make_corpus", "preprocess", "motion_tokenizer", "video_tokenizer", "pretokenize", "unimo"))
+               for j in ("make_corpus", "preprocess", "motion_tokenizer", "video_tokenizer", "pretokenize", "unimo", "mocap", "generate"))
     assert by_job["demo"].data.params["corpus.clips"] == "4"
     assert by_job["make_corpus"].data.metrics["clips_written"] == 4
     assert "val/mpjpe_mm" in by_job["motion_tokenizer"].data.metrics and "val/psnr" in by_job["video_tokenizer"].data.metrics
