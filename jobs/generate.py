@@ -81,18 +81,17 @@ def main(cfg: GenerateConfig) -> None:
     if cfg.samples < 1:
         raise ConfigError(f"samples must be at least 1, got {cfg.samples}")
     media = UniMoMedia.load(cfg.checkpoint, cfg.video_tokenizer, cfg.motion_tokenizer)
+    body, kinematics = rig(cfg.body_model), bm.load_kinematics(cfg.body_model)
     out = storage.resolve(cfg.out)
     with tracking.start_run("generate", cfg, tags={"unimo.task": cfg.task}) as run:
         if cfg.task == "i2vm":
             clip = media.image_to_video_and_motion(read_image(cfg.image), cfg.samples, cfg.sampling)
-            kin = bm.load_kinematics(cfg.body_model)
-            motions = [Motion(clip.poses[i], place_on_ground(clip.poses[i], clip.trans[i], clip.betas[i], kin, per_frame=False),
+            motions = [Motion(clip.poses[i], place_on_ground(clip.poses[i], clip.trans[i], clip.betas[i], kinematics, per_frame=False),
                               clip.betas[i], clip.fps) for i in range(cfg.samples)]
         else:
             given = read_motion(cfg.motion, media.fps, media.frames, cfg.body_model)
             clip = media.motion_to_video(given.poses, given.trans, given.betas, cfg.samples, cfg.sampling)
             motions = [given] * cfg.samples
-        body, kinematics = rig(cfg.body_model), bm.load_kinematics(cfg.body_model)
         written = []
         for i, motion in enumerate(motions):
             suffix = f"_{i}" if cfg.samples > 1 else ""

@@ -197,9 +197,7 @@ class MotionTokenizerPlugin:
         """A tiny model, short windows and a few steps: the smoke path tests and CI run."""
         mt = cfg.motion_tokenizer
         model = replace(mt.model, codebook_size=32, code_dim=16, hidden=32, depth=1)
-        trainer = replace(cfg.trainer, steps=min(cfg.trainer.steps, 20), batch_size=min(cfg.trainer.batch_size, 8),
-                          checkpoint_every=min(cfg.trainer.checkpoint_every, 10), eval_every=min(cfg.trainer.eval_every, 10),
-                          log_every=min(cfg.trainer.log_every, 5), warmup_steps=min(cfg.trainer.warmup_steps, 2))
+        trainer = cfg.trainer.for_debug(max_batch=8)
         data = replace(mt.data, window=min(mt.data.window, 32))
         return replace(cfg, trainer=trainer, motion_tokenizer=replace(mt, model=model, data=data))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, Literal, Protocol
 
 import torch
@@ -49,6 +49,12 @@ class TrainerConfig:
     def __post_init__(self):
         if self.keep_checkpoints < 1:
             raise ValueError(f"keep_checkpoints must be at least 1, got {self.keep_checkpoints}")
+
+    def for_debug(self, max_batch: int) -> "TrainerConfig":
+        """A few steps, small batches, frequent checkpoints and validation (`--debug`)."""
+        return replace(self, steps=min(self.steps, 20), batch_size=min(self.batch_size, max_batch),
+                       checkpoint_every=min(self.checkpoint_every, 10), eval_every=min(self.eval_every, 10),
+                       log_every=min(self.log_every, 5), warmup_steps=min(self.warmup_steps, 2))
 
 class Stage(Protocol):
     """What a training stage provides; built on every worker from its config."""

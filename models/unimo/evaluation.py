@@ -80,14 +80,16 @@ def v2m_motion_windows(root: str) -> tuple[dict[str, np.ndarray], list[dict]]:
     from unimo.platform import storage
 
     manifest, arrays = load_tokens(root, side_info=False, sources=True)
-    keep, truth = [], []
+    keep, truth, labels = [], [], {}  # a label is read once, however many windows it holds
     for i, (source, start) in enumerate(zip(arrays["source"], arrays["start_frame"])):
         corpus = os.path.dirname(os.path.dirname(source))
         clip_id = os.path.splitext(os.path.basename(source))[0]
         label = corpus_format.label_path(corpus, clip_id)
-        if not storage.exists(label):
+        if label not in labels:
+            labels[label] = corpus_format.read_label(label) if storage.exists(label) else None
+        data = labels[label]
+        if data is None:
             continue
-        data = corpus_format.read_label(label)
         window = slice(int(start), int(start) + manifest.frames)
         keep.append(i)
         truth.append({"poses": data["poses"][window].astype(np.float32), "betas": data["betas"].astype(np.float32)})

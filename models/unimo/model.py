@@ -167,17 +167,16 @@ class UniMo(nn.Module):
         logits of other modalities' ids are -inf. `input_pos` (T,): positions of idx in the
         sequence when sampling with the KV cache (`setup_cache` first)."""
         T = idx.shape[1]
-        if input_pos is None:
+        if input_pos is None:  # training, or a full forward: causal attention within idx
             if T > self.cfg.max_seq_len:
                 raise ValueError(f"sequence of {T} tokens is longer than max_seq_len={self.cfg.max_seq_len}")
-            input_pos = torch.arange(T, device=idx.device)
-            mask = None
-        else:
-            mask = self.causal_mask[input_pos][None, None]  # (1, 1, T, max_len): what each new position sees
-        cos, sin = self.rope_cos[input_pos], self.rope_sin[input_pos]
+            positions, mask = torch.arange(T, device=idx.device), None
+        else:  # sampling: idx continues what the KV cache holds
+            positions, mask = input_pos, self.causal_mask[input_pos][None, None]  # (1, 1, T, max_len): what each sees
+        cos, sin = self.rope_cos[positions], self.rope_sin[positions]
         x = F.embedding(idx, self.embedding_table())
         for block in self.blocks:
-            x = block(x, cos, sin, input_pos if mask is not None else None, mask)
+            x = block(x, cos, sin, input_pos, mask)
         logits = self.head(self.norm(x)).float()
         if next_kind is not None and self.cfg.embeddings == "own":
             logits = logits.masked_fill(~self.allowed[next_kind], float("-inf"))

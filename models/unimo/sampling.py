@@ -63,10 +63,10 @@ def generate(model: UniMo, layouts: Layouts, task: str, video: torch.Tensor | No
     turns the result back into codes."""
     g = layouts.grid
     device = model.head.weight.device
-    if video is None and motion is None:
-        if batch is None:
-            raise ValueError("generate needs the given tokens (video or motion) or a batch size")
-    B = batch or (video if video is not None else motion).shape[0]
+    given = video if video is not None else motion
+    if given is None and batch is None:
+        raise ValueError("generate needs the given tokens (video or motion) or a batch size")
+    B = batch or given.shape[0]
     video = torch.zeros(B, g.latent_frames, g.height, g.width, dtype=torch.long) if video is None else video
     motion = torch.zeros(B, g.latent_frames, g.motion_per_latent, dtype=torch.long) if motion is None else motion
     t = torch.full((B,), layouts.task_index(task), dtype=torch.long)

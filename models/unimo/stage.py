@@ -126,9 +126,7 @@ class UniMoPlugin:
     def debug_overrides(self, cfg):
         st = cfg.unimo
         model = replace(st.model, n_layer=1, n_head=2, n_embd=32)
-        trainer = replace(cfg.trainer, steps=min(cfg.trainer.steps, 20), batch_size=min(cfg.trainer.batch_size, 4),
-                          checkpoint_every=min(cfg.trainer.checkpoint_every, 10), eval_every=min(cfg.trainer.eval_every, 10),
-                          log_every=min(cfg.trainer.log_every, 5), warmup_steps=min(cfg.trainer.warmup_steps, 2))
+        trainer = cfg.trainer.for_debug(max_batch=4)
         return replace(cfg, trainer=trainer, unimo=replace(st, model=model, val_clips=min(st.val_clips, 16)))
 
     def prepare(self, cfg, use_ray: bool):

@@ -176,9 +176,7 @@ class VideoTokenizerPlugin:
         t = vt.model.temporal_factor
         model = replace(vt.model, hidden=16, depth=1, levels=[5, 5, 5])
         data = replace(vt.data, frames=timeline.clip_frames(3, t), size=32, val_clips=8)
-        trainer = replace(cfg.trainer, steps=min(cfg.trainer.steps, 20), batch_size=min(cfg.trainer.batch_size, 4),
-                          checkpoint_every=min(cfg.trainer.checkpoint_every, 10), eval_every=min(cfg.trainer.eval_every, 10),
-                          log_every=min(cfg.trainer.log_every, 5), warmup_steps=min(cfg.trainer.warmup_steps, 2))
+        trainer = cfg.trainer.for_debug(max_batch=4)
         return replace(cfg, trainer=trainer, video_tokenizer=replace(vt, model=model, data=data))
 
     def prepare(self, cfg, use_ray: bool):
