@@ -17,7 +17,6 @@ a killed run left, as preprocessing does.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -199,13 +198,6 @@ def commit(output: str, staging: str, run: str, inputs: list[dict], manifest: to
     return ledger
 
 
-def _lasting(source: str) -> str:
-    """A tokenizer source as the manifest keeps it: a local path made absolute, so the
-    model trained on these tokens finds its tokenizers from any working directory."""
-    prefix, path = ("cosmos:", source[len("cosmos:") :]) if source.startswith("cosmos:") else ("", source)
-    return prefix + os.path.abspath(path) if os.path.exists(path) else source
-
-
 def plan_manifest(cfg: PretokenizeConfig, fps: float) -> token_shards.TokenManifest:
     """The manifest of this configuration, checked before any work: both tokenizers load,
     agree on time, and take clips of `cfg.frames` frames at `cfg.size` pixels."""
@@ -224,9 +216,9 @@ def plan_manifest(cfg: PretokenizeConfig, fps: float) -> token_shards.TokenManif
         raise UnimoError(f"size={cfg.size} is not a multiple of the video tokenizer's spatial factor {video.spatial_factor}")
     grid = [cfg.size // video.spatial_factor] * 2
     return token_shards.TokenManifest(
-        video_tokenizer={"source": _lasting(cfg.video_tokenizer), "codebook_size": video.codebook_size, "temporal_factor": t,
+        video_tokenizer={"source": token_shards.lasting_source(cfg.video_tokenizer), "codebook_size": video.codebook_size, "temporal_factor": t,
                          "spatial_factor": video.spatial_factor},
-        motion_tokenizer={"source": _lasting(cfg.motion_tokenizer), "codebook_size": motion.config.codebook_size,
+        motion_tokenizer={"source": token_shards.lasting_source(cfg.motion_tokenizer), "codebook_size": motion.config.codebook_size,
                           "expansion": motion.config.expansion, "temporal_stride": motion.config.temporal_stride},
         latent_frames=latent, motion_tokens_per_latent=motion.config.expansion, grid=grid, frames=cfg.frames, size=cfg.size,
         fps=fps)

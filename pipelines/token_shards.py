@@ -16,6 +16,7 @@ information detokenisation needs.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -43,6 +44,14 @@ TOKEN_SCHEMA = pa.schema([
 
 class TokenShardError(UnimoError):
     """Token shards that are missing, of another schema, or disagree with their manifest."""
+
+
+def lasting_source(source: str) -> str:
+    """A tokenizer source as a manifest keeps it: a local path made absolute, so a model
+    trained on the tokens finds its tokenizers from any working directory (and two
+    spellings of one path compare equal)."""
+    prefix, path = ("cosmos:", source[len("cosmos:") :]) if source.startswith("cosmos:") else ("", source)
+    return prefix + os.path.abspath(path) if os.path.exists(path) else source
 
 
 @dataclass

@@ -52,6 +52,8 @@ class TokenSource:
         """One line naming the first thing on which `other` (token shards at `where`) differs."""
         for name in ("video_tokenizer", "motion_tokenizer", "video_codes", "motion_codes", "latent_frames", "grid", "motion_per_latent"):
             mine, theirs = getattr(self, name), getattr(other, name)
+            if name.endswith("tokenizer"):  # one checkpoint, however its path was spelled
+                mine, theirs = token_shards.lasting_source(mine), token_shards.lasting_source(theirs)
             if mine != theirs:
                 raise token_shards.TokenShardError(f"token shards '{where}' do not match the model: their {name.replace('_', ' ')} is "
                                                    f"{theirs!r}, the model was trained on {mine!r} (pretokenize with the same tokenizers)")

@@ -197,3 +197,14 @@ def test_wrong_data_and_checkpoint_are_one_line_errors(tokens, tmp_path):
     assert out.returncode == 1 and "holds token shards, which this stage does not read" in out.stderr.strip().splitlines()[-1]
     with pytest.raises(CheckpointError, match="not found"):
         UniMoInference.load(str(tmp_path / "no_checkpoint"))
+
+
+def test_token_sources_match_however_a_tokenizer_path_is_spelled(tmp_path, monkeypatch):
+    from unimo.models.unimo.data import TokenSource
+
+    (tmp_path / "vt").mkdir()
+    monkeypatch.chdir(tmp_path)
+    relative, absolute = TokenSource(video_tokenizer="vt"), TokenSource(video_tokenizer=str(tmp_path / "vt"))
+    relative.check_matches(absolute, "shards")  # the same checkpoint: no error
+    with pytest.raises(TokenShardError, match="their video tokenizer is 'other'"):
+        relative.check_matches(TokenSource(video_tokenizer="other"), "shards")
