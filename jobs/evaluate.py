@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from unimo.pipelines.fit import FitConfig
-from unimo.platform import cli
+from unimo.platform import cli, console
 from unimo.platform.config import option
 
 TARGETS = {"fit": {0.0: ("PA-MPJPE <= 25 mm, MPJPE <= 50 mm", 25.0, 50.0), 2.0: ("PA-MPJPE <= 35 mm", 35.0, None)}}
@@ -25,7 +25,7 @@ TARGETS = {"fit": {0.0: ("PA-MPJPE <= 25 mm, MPJPE <= 50 mm", 25.0, 50.0), 2.0: 
 @dataclass
 class EvalConfig:
     stage: Literal["fit", "motion_tokenizer", "video_tokenizer", "unimo"] = option("fit", help="what to evaluate")
-    checkpoint: str = option("", help="checkpoint folder, state.pt, or runs:/<MLflow run id> (video tokenizer: or cosmos:PATH)")
+    checkpoint: str = option("", help="checkpoint folder, state.pt, runs:/<run id> or models:/<name>@champion (video tokenizer: or cosmos:PATH)")
     tokens: str = option("", help="unimo: held-out token shards (default: the validation split of the shards it trained on)")
     window: int = option(64, help="motion_tokenizer: frames per evaluated window")
     clip_frames: int = option(17, help="video_tokenizer: frames per evaluated clip (1 + t * k)")
@@ -62,7 +62,7 @@ def evaluate_motion_tokenizer(cfg: EvalConfig) -> str:
     if not cfg.checkpoint:
         from unimo.models.training.checkpoint import CheckpointError
 
-        raise CheckpointError("stage motion_tokenizer needs checkpoint= (a folder, state.pt, or runs:/<run id>)")
+        raise CheckpointError("stage motion_tokenizer needs checkpoint= (a folder, state.pt, runs:/<run id> or models:/<name>@champion)")
     tok = MotionTokenizerInference.load(cfg.checkpoint)
     kin = body_model.load_kinematics(tok.body_model)
     rows = ["| held-out motion | windows | MPJPE (mm) | PA-MPJPE (mm) | PVE (mm) | accel err (m/s^2) | codebook usage | perplexity |",
@@ -119,7 +119,7 @@ def evaluate_unimo(cfg: EvalConfig) -> str:
     from unimo.pipelines.token_loader import load_tokens
 
     if not cfg.checkpoint:
-        raise CheckpointError("stage unimo needs checkpoint= (a folder, state.pt, or runs:/<run id>)")
+        raise CheckpointError("stage unimo needs checkpoint= (a folder, state.pt, runs:/<run id> or models:/<name>@champion)")
     model = UniMoInference.load(cfg.checkpoint)
     trained_on = model.train_data
     _, train, val = load_split(trained_on, model.cfg.val_fraction)
@@ -176,7 +176,7 @@ def main(cfg: EvalConfig) -> None:
         with tracking.start_run("evaluate", cfg, tags={"unimo.eval_stage": cfg.stage}) as run:
             table = evaluate_tokenizer(cfg)
             mlflow.log_text(table, "evaluation.md")
-        print(f"\n{table}\n\nMLflow: {tracking.run_url(run)}")
+        console.say(f"\n{table}\n\nMLflow: {tracking.run_url(run)}")
         return
     with tracking.start_run("evaluate", cfg, tags={"unimo.eval_stage": cfg.stage}) as run:
         corpus = held_out_corpus(cfg)
@@ -192,9 +192,9 @@ def main(cfg: EvalConfig) -> None:
                         f"{r['residual_px']:.2f} | {r['converged']:.0%} | {text} | {met} |")
         table = "\n".join(rows)
         mlflow.log_text(table, "evaluation.md")
-    print(f"\nfit evaluation on {corpus} ({len(ids)} held-out clips of {cfg.frames} frames, seed {cfg.seed})\n")
-    print(table)
-    print(f"\nMLflow: {tracking.run_url(run)}")
+    console.say(f"\nfit evaluation on {corpus} ({len(ids)} held-out clips of {cfg.frames} frames, seed {cfg.seed})\n")
+    console.say(table)
+    console.say(f"\nMLflow: {tracking.run_url(run)}")
 
 
 if __name__ == "__main__":

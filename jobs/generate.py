@@ -24,13 +24,13 @@ from typing import Literal
 import numpy as np
 
 from unimo.models.unimo.sampling import SamplingConfig
-from unimo.platform import cli
+from unimo.platform import cli, console
 from unimo.platform.config import option
 
 
 @dataclass
 class GenerateConfig:
-    checkpoint: str = option(help="UniMo checkpoint folder, state.pt or runs:/<run id> (required)")
+    checkpoint: str = option(help="UniMo checkpoint folder, state.pt, runs:/<run id> or models:/<name>@champion (required)")
     out: str = option(help="output folder, any storage URL (required)")
     task: Literal["i2vm", "m2v"] = option("i2vm", help="i2vm: image -> video and motion; m2v: motion -> video")
     image: str = option("", help="i2vm: the first frame (PNG, JPEG, or a video whose first frame is used)")
@@ -105,10 +105,10 @@ def main(cfg: GenerateConfig) -> None:
             tracking.log_bytes(storage.read_bytes(storage.join(out, f"motion{suffix}.npz")), f"outputs/motion{suffix}.npz")
             written += [storage.join(out, n) for n in (*files, f"motion{suffix}.npz")]
     T = clip.frames.shape[1]
-    print(f"{cfg.task}: {cfg.samples} clip(s) of {T} frames at {media.size}x{media.size}, {clip.fps:g} fps, from {cfg.checkpoint}")
+    console.say(f"{cfg.task}: {cfg.samples} clip(s) of {T} frames at {media.size}x{media.size}, {clip.fps:g} fps, from {cfg.checkpoint}")
     for path in written:
-        print(f"  {path}")
-    print(f"MLflow: {tracking.run_url(run)}")
+        console.say(f"  {path}")
+    console.say(f"MLflow: {tracking.run_url(run)}")
 
 
 if __name__ == "__main__":

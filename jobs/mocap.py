@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from unimo.models.unimo.sampling import SamplingConfig
-from unimo.platform import cli
+from unimo.platform import cli, console
 from unimo.platform.config import option
 
 
@@ -33,7 +33,7 @@ from unimo.platform.config import option
 class MocapConfig:
     video: str = option(help="the video: a local path or an fsspec URL (required; may be given first, without video=)")
     out: str = option(help="output folder, any storage URL (required)")
-    checkpoint: str = option(help="UniMo checkpoint folder, state.pt or runs:/<run id> (required)")
+    checkpoint: str = option(help="UniMo checkpoint folder, state.pt, runs:/<run id> or models:/<name>@champion (required)")
     overlap: int = option(5, help="frames shared by consecutive windows (cross-faded)")
     batch: int = option(8, help="windows captured together")
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(temperature=0.0))
@@ -76,10 +76,10 @@ def main(cfg: MocapConfig) -> None:
         tracking.log_bytes(storage.read_bytes(storage.join(out, "motion.npz")), "outputs/motion.npz")
         tracking.log_bytes(side, "outputs/side_by_side.mp4")
     travelled = float(np.linalg.norm(trans[-1, [0, 2]] - trans[0, [0, 2]]))
-    print(f"{cfg.video}: {len(frames)} frames at {media.fps:g} fps ({len(frames) / media.fps:.1f} s) captured in windows of "
+    console.say(f"{cfg.video}: {len(frames)} frames at {media.fps:g} fps ({len(frames) / media.fps:.1f} s) captured in windows of "
           f"{media.frames} frames; the root travelled {travelled:.2f} m")
-    print(f"  {storage.join(out, 'motion.npz')}\n  {storage.join(out, 'side_by_side.mp4')}")
-    print(f"MLflow: {tracking.run_url(run)}")
+    console.say(f"  {storage.join(out, 'motion.npz')}\n  {storage.join(out, 'side_by_side.mp4')}")
+    console.say(f"MLflow: {tracking.run_url(run)}")
 
 
 if __name__ == "__main__":

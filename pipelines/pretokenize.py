@@ -29,6 +29,7 @@ from unimo.pipelines import shards, token_shards
 from unimo.platform import storage
 from unimo.platform.config import option
 from unimo.platform.errors import UnimoError
+from unimo.platform.remote_progress import RemoteProgress, add
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class PretokenizeConfig:
     input: str = option(help="a corpus URL with videos and labels (required)")
     output: str = option(help="output URL for tokens/, errors/ and manifest.json (required)")
     video_tokenizer: str = option(help="checkpoint folder, state.pt, runs:/<run id>, or cosmos:PATH (required)")
-    motion_tokenizer: str = option(help="checkpoint folder, state.pt or runs:/<run id> (required)")
+    motion_tokenizer: str = option(help="checkpoint folder, state.pt, runs:/<run id> or models:/<name>@champion (required)")
     frames: int = option(17, help="frames per window: 1 + t * k for the video tokenizer's t")
     size: int = option(64, help="frames are centre-cropped and resized to size x size")
     batch: int = option(8, help="windows tokenized together (one actor call)")
@@ -126,7 +127,7 @@ def windows_stage(row: dict, cfg: PretokenizeConfig, staging: str) -> list[dict]
 class TokenizeStage:
     """A Ray Data actor: both tokenizers, loaded once, on the actor's device."""
 
-    def __init__(self, cfg: PretokenizeConfig, staging: str):
+    def __init__(self, cfg: PretokenizeConfig, staging: str, progress=None):
         import torch
 
         from unimo.models.motion_tokenizer.api import MotionTokenizerInference
@@ -135,7 +136,7 @@ class TokenizeStage:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         if device == "cpu":
             torch.set_num_threads(1)  # one actor per CPU: parallel across actors, not threads
-        self.cfg, self.staging = cfg, staging
+        self.cfg, self.staging, self.progress = cfg, staging, progress
         self.video = VideoTokenizerInference.load(cfg.video_tokenizer, device=device)
         self.motion = MotionTokenizerInference.load(cfg.motion_tokenizer, device=device)
 
@@ -166,6 +167,7 @@ class TokenizeStage:
                     out += self.tokenize([r])
                 except Exception as e:  # noqa: BLE001
                     record_error(self.staging, r, "tokenize", e)
+        add(self.progress, "windows tokenized", len(out))
         return pa.Table.from_pylist(out, schema=token_shards.TOKEN_SCHEMA)
 
 
@@ -277,13 +279,14 @@ def run_pretokenize(cfg: PretokenizeConfig) -> Summary:
         ray_session.connect()
         gpus = int(ray.cluster_resources().get("GPU", 0))
         actors = gpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        ds = ray.data.from_items(todo, override_num_blocks=len(todo))
-        ds = ds.flat_map(windows_stage, fn_kwargs={"cfg": cfg, "staging": staging}, num_cpus=0.5)
-        ds = ds.map_batches(TokenizeStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging}, batch_size=cfg.batch,
-                            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
-                            **({"num_gpus": 1} if gpus else {"num_cpus": 0.5}))
-        fs, path = storage.pyarrow_filesystem(storage.join(staging, token_shards.TOKENS))
-        ds.write_parquet(path, filesystem=fs)
+        with RemoteProgress({"windows tokenized": ("window", None)}) as counts:
+            ds = ray.data.from_items(todo, override_num_blocks=len(todo))
+            ds = ds.flat_map(windows_stage, fn_kwargs={"cfg": cfg, "staging": staging}, num_cpus=0.5)
+            ds = ds.map_batches(TokenizeStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging, "progress": counts.handle},
+                                batch_size=cfg.batch, compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
+                                **({"num_gpus": 1} if gpus else {"num_cpus": 0.5}))
+            fs, path = storage.pyarrow_filesystem(storage.join(staging, token_shards.TOKENS))
+            ds.write_parquet(path, filesystem=fs)
         ledger = commit(output, staging, run, todo, manifest)
     elif not storage.exists(storage.join(output, token_shards.MANIFEST)):
         manifest.write(output)

@@ -23,6 +23,10 @@ from unimo.platform.errors import UnimoError
 from unimo.platform.home import home_path, unimo_home
 
 DEFAULT_EXPERIMENT = "unimo"
+# MLflow 3's UI opens an experiment without this tag as a GenAI one (traces); unimo's runs
+# are model training, so the UI should open on them.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+CHAMPION = "champion"
 _MAX_PARAM_CHARS = 6000  # MLflow rejects longer param values
 
 
@@ -68,15 +72,17 @@ def experiment_id(name: str = DEFAULT_EXPERIMENT) -> str:
 
     configure()
     exp = mlflow.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    try:
-        return mlflow.create_experiment(name, artifact_location=_artifact_location())
-    except MlflowException:
-        exp = mlflow.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return exp.experiment_id
+    if exp is None:
+        try:
+            return mlflow.create_experiment(name, artifact_location=_artifact_location(), tags=EXPERIMENT_KIND)
+        except MlflowException:
+            exp = mlflow.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if any(exp.tags.get(k) != v for k, v in EXPERIMENT_KIND.items()):  # made before unimo set the tag
+        for key, value in EXPERIMENT_KIND.items():
+            mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, key, value)
+    return exp.experiment_id
 
 
 def git_commit() -> str:
@@ -174,3 +180,51 @@ def browse_command() -> str:
     if uri.startswith("http"):
         return f"open {uri}"
     return f".venv/bin/mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
+
+
+def register(run_id: str, name: str, artifact_path: str = "checkpoint", alias: str = CHAMPION) -> int:
+    """Register `artifact_path` of a run as a new version of model `name` in the MLflow
+    model registry and point `alias` at it; returns the version."""
+    import mlflow
+
+    configure()
+    client = mlflow.MlflowClient()
+    try:
+        client.get_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        client.create_registered_model(name, tags={"unimo.registered_by": "sweep"})
+    source = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{artifact_path}"
+    version = client.create_model_version(name, source=source, run_id=run_id)
+    client.set_registered_model_alias(name, alias, version.version)
+    return int(version.version)
+
+
+def registered_run(uri: str) -> str:
+    """The run behind `models:/<name>@<alias>` or `models:/<name>/<version>`."""
+    import mlflow
+
+    configure()
+    ref = uri[len("models:/"):].strip("/")
+    client = mlflow.MlflowClient()
+    try:
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            version = client.get_model_version_by_alias(name, alias)
+        else:
+            name, _, number = ref.partition("/")
+            version = client.get_model_version(name, number or "latest")
+    except mlflow.exceptions.MlflowException as e:
+        raise UnimoError(f"model '{uri}' is not in the registry at {tracking_uri()} "
+                         f"({str(e).splitlines()[0][:160]})") from None
+    return version.run_id
+
+
+def latest(run_id: str, key: str) -> tuple[int | None, float | None]:
+    """The last logged (step, value) of a run's metric, (None, None) before the first."""
+    import mlflow
+
+    history = mlflow.MlflowClient(tracking_uri()).get_metric_history(run_id, key)
+    if not history:
+        return None, None
+    last = max(history, key=lambda m: m.step)
+    return last.step, last.value

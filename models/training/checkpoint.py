@@ -68,13 +68,36 @@ def load(folder_or_file: str, map_location: str = "cpu") -> dict:
 
 
 def fetch(source: str) -> str:
-    """A checkpoint given as a folder, a state file, `runs:/<MLflow run id>` or a bare run
-    id, as a local path (the run's logged `checkpoint/state.pt`, downloaded)."""
+    """A checkpoint given as a folder, a state file, `runs:/<MLflow run id>`, a bare run
+    id, or a registered model (`models:/<name>@champion`, `models:/<name>/<version>`), as a
+    local path (the run's logged `checkpoint/state.pt`, downloaded)."""
+    if source.startswith("models:/"):
+        from unimo.platform import tracking
+
+        return _from_mlflow(tracking.registered_run(source))
     if source.startswith("runs:/"):
         return _from_mlflow(source[len("runs:/") :].split("/")[0])
     if not os.path.exists(source) and len(source) == 32 and source.isalnum():
         return _from_mlflow(source)
+    from unimo.platform import storage
+
+    if "://" in source and not storage.is_local(source):  # s3://, gs://: copy the state file here
+        return _from_storage(source)
     return source
+
+
+def _from_storage(url: str) -> str:
+    import tempfile
+
+    from unimo.platform import storage
+
+    remote = url if url.endswith(".pt") else storage.join(url, FILENAME)
+    if not storage.exists(remote):
+        raise CheckpointError(f"checkpoint '{url}' not found (expected a folder holding {FILENAME}, or the file)")
+    local = os.path.join(tempfile.mkdtemp(prefix="unimo-checkpoint-"), FILENAME)
+    with open(local, "wb") as f:
+        f.write(storage.read_bytes(remote))
+    return local
 
 
 def _from_mlflow(run_id: str) -> str:

@@ -35,6 +35,20 @@ def test_a_checkpoint_of_tensors_and_plain_data_round_trips(tmp_path):
     torch.testing.assert_close(state["model"]["weight"], model.weight.detach())
 
 
+def test_a_checkpoint_on_remote_storage_is_fetched_and_a_missing_one_named(tmp_path):
+    from unimo.platform import storage
+
+    model = torch.nn.Linear(2, 2)
+    checkpoint.save(str(tmp_path), model=model, optimizer=None, step=3, config={"stage": "x"})
+    url = "memory://unimo-test-checkpoints/run/checkpoint_3"
+    storage.write_bytes(storage.join(url, checkpoint.FILENAME), (tmp_path / checkpoint.FILENAME).read_bytes())
+    for source in (url, storage.join(url, checkpoint.FILENAME)):
+        state = checkpoint.load(checkpoint.fetch(source))
+        assert state["step"] == 3 and torch.equal(state["model"]["weight"], model.weight.detach())
+    with pytest.raises(checkpoint.CheckpointError, match="'memory://unimo-test-checkpoints/nothing' not found"):
+        checkpoint.fetch("memory://unimo-test-checkpoints/nothing")
+
+
 def test_a_checkpoint_that_needs_pickle_is_refused_in_one_line(tmp_path, capsys):
     torch.save({"format_version": checkpoint.FORMAT_VERSION, "config": _Payload()}, tmp_path / "state.pt")
     with pytest.raises(checkpoint.CheckpointError, match="needs pickle to load.*print.*refuses") as err:
