@@ -1,72 +1,184 @@
-"""Sweep a stage's config with Ray Tune: one training run per variant, each a child MLflow
-run of one parent, each evaluated on held-out motion; prints the comparison table.
+"""Sweep a stage's config with Ray Tune: one training run per trial, each a child MLflow run
+of one parent; ASHA stops the trials that fall behind on the stage's validation metric, and
+the best finished trial's checkpoint is registered in the MLflow model registry as
+`models:/unimo-<stage>@champion` (which jobs/evaluate.py, mocap.py and generate.py accept).
 
-    python jobs/sweep.py                                   # the motion tokenizer ablation
-    python jobs/sweep.py 'variants=[{motion_tokenizer.model.codebook_size: 256}, {}]' train.trainer.steps=2000
-    python jobs/sweep.py 'seeds=[0, 1]'                    # every variant twice
+    python jobs/sweep.py --config configs/sweep_cpu_tiny.yaml     # 4 trials, minutes on 2 CPUs
+    python jobs/sweep.py 'space={motion_tokenizer.model.codebook_size: [256, 512], motion_tokenizer.model.experts: [1, 4]}'
+    python jobs/sweep.py search=random num_samples=8 'space={trainer.lr: [1e-4, 3e-4, 1e-3]}'
+    python jobs/sweep.py --config configs/ablation_cpu.yaml       # the motion tokenizer ablation (scheduler=none)
+    python jobs/sweep.py --stage unimo train.data=./tokens        # the UniMo ablations
 
-Each variant is a set of overrides of `train` (the jobs/train.py config); {} is the base.
-The default variants are the ablation: expert decoders vs one decoder, s in {1, 2, 4},
-codebook sizes {256, 512, 1024}. With several seeds, the table gives each variant's mean
-over seeds and, after the ±, half the range: a difference between variants smaller than
-that is noise.
+Trials come from `space` (keys of `train`, the jobs/train.py config: every combination, or
+`num_samples` random draws), else from `variants` (explicit override sets; {} is the base),
+else from the stage's ablation. Each trial runs once per seed. The motion tokenizer's trials
+are also evaluated on held-out motion; with several seeds its table gives each variant's mean
+and, after the ±, half the range: a difference smaller than that is noise.
 """
 
 from __future__ import annotations
 
+import itertools
+import random
 from dataclasses import dataclass, field
+from typing import Literal
 
 from unimo.models.motion_tokenizer.model import MotionTokenizerConfig
 from unimo.models.motion_tokenizer.stage import MotionTokenizerStageConfig
+from unimo.models.training import stages
 from unimo.models.training.loop import TrainerConfig
 from unimo.models.training.session import TrainConfig
-from unimo.platform import cli
+from unimo.platform import cli, console
 from unimo.platform.config import option
 
 M = "motion_tokenizer.model."
-ABLATION = [{}, {M + "experts": 1}, {M + "expansion": 1}, {M + "expansion": 4}, {M + "codebook_size": 256}, {M + "codebook_size": 1024}]
+ABLATIONS = {
+    "motion_tokenizer": [{}, {M + "experts": 1}, {M + "expansion": 1}, {M + "expansion": 4},
+                         {M + "codebook_size": 256}, {M + "codebook_size": 1024}],
+    # joint training vs V2M only; own embeddings vs shared; appended vs interleaved V2M
+    "unimo": [{}, {"unimo.tasks.i2vm": 0.0, "unimo.tasks.m2v": 0.0}, {"unimo.model.embeddings": "shared"},
+              {"unimo.v2m_layout": "interleaved"}],
+}
 
 
 @dataclass
 class SweepConfig:
+    stage: Literal[tuple(stages.names())] = option("motion_tokenizer", help="the stage to sweep (sets train.stage)")
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        trainer=TrainerConfig(steps=400, batch_size=32, lr=1e-3, checkpoint_every=400, eval_every=400),
+        trainer=TrainerConfig(steps=400, batch_size=32, lr=1e-3, checkpoint_every=100, eval_every=100),
         motion_tokenizer=MotionTokenizerStageConfig(model=MotionTokenizerConfig(hidden=128, code_dim=64))))
-    variants: list[dict] = option(ABLATION, help="overrides of `train`, one training run each ({} is the base)")
-    seeds: list[int] = option([0], help="trainer seeds: every variant trains once per seed")
-    max_concurrent: int = option(1, help="trials at once (each takes train.trainer.num_workers workers)")
-    window: int = option(64, help="frames per held-out evaluation window")
+    space: dict[str, list] = option({}, help="train key -> values to search, e.g. {motion_tokenizer.model.experts: [1, 4]}")
+    search: Literal["grid", "random"] = option("grid", help="grid: every combination of space; random: num_samples draws")
+    num_samples: int = option(8, help="random search: trials drawn from space")
+    variants: list[dict] = option([], help="when space is empty: override sets of `train`, one trial each ({} is the base; default: the stage's ablation)")
+    seeds: list[int] = option([0], help="trainer seeds: every trial trains once per seed")
+    scheduler: Literal["asha", "none"] = option("asha", help="asha: stop trials that fall behind at each rung; none: run all to the end")
+    grace_steps: int = option(0, help="asha: steps every trial runs before it may be stopped (0: a quarter of train.trainer.steps)")
+    reduction_factor: int = option(2, help="asha: a trial goes on past a rung only if in the best 1/reduction_factor there")
+    max_concurrent: int = option(0, help="trials at once (0: as many as the cluster's CPUs or GPUs hold)")
+    register: str = option("", help="registry name for the best checkpoint (default: unimo-<stage>; 'none': register nothing)")
+    window: int = option(64, help="motion tokenizer: frames per held-out evaluation window")
+
+    def __post_init__(self):
+        from unimo.platform.errors import ConfigError
+
+        if self.num_samples < 1 or self.reduction_factor < 2 or self.grace_steps < 0:
+            raise ConfigError("num_samples must be >= 1, reduction_factor >= 2 and grace_steps >= 0")
+        if self.search == "random" and not self.space:
+            raise ConfigError("search=random draws from space: give space={key: [values], ...}")
+
+
+def trial_overrides(cfg: SweepConfig) -> list[dict]:
+    """The override sets to train, before seeds: from space, variants, or the ablation."""
+    if cfg.space:
+        keys, values = list(cfg.space), list(cfg.space.values())
+        if cfg.search == "grid":
+            return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
+        rng = random.Random(cfg.seeds[0])
+        return [{k: rng.choice(v) for k, v in zip(keys, values)} for _ in range(cfg.num_samples)]
+    return cfg.variants or ABLATIONS.get(cfg.stage, [{}])
+
+
+def trial_name(overrides: dict) -> str:
+    return ",".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in overrides.items()) or "base"
+
+
+def trials(cfg: SweepConfig, sweep_id: str) -> list[dict]:
+    """Every trial's resolved train config (as a dict), checked here, before Ray starts, so a
+    wrong key fails in one line that names it."""
+    from dataclasses import replace
+
+    from unimo.platform.config import to_dict, with_overrides
+
+    base = replace(cfg.train, stage=cfg.stage)
+    if base.debug:  # the debug sizes first, so the trial's own values (a codebook size) win over them
+        base = stages.get(cfg.stage).debug_overrides(base)
+    out = []
+    for overrides in trial_overrides(cfg):
+        for seed in cfg.seeds:
+            name = f"{trial_name(overrides)}-seed{seed}"
+            train = with_overrides(base, {**overrides, "trainer.seed": seed, "trainer.run_name": f"sweep-{sweep_id}-{name}"})
+            out.append({"name": name, "variant": trial_name(overrides), "seed": seed, "train": to_dict(train)})
+    return out
 
 
 def trial(config: dict) -> None:
-    """One Tune trial: train the variant, evaluate it on held-out motion, report."""
+    """One Tune trial: train (reporting to Tune at every checkpoint, so ASHA can stop it),
+    evaluate, report the final metrics."""
     import ray.tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
+    from unimo.models.training.session import train_stage
+    from unimo.platform.config import from_dict
+
+    spec = config["trial"]
+    cfg = from_dict(TrainConfig, spec["train"])
+    result = train_stage(cfg, parent_run_id=config["parent_run_id"], callbacks=[TuneReportCallback()],
+                         tags={"unimo.sweep.trial": spec["name"]}, progress=False, apply_debug=False)
+    final = {"variant": spec["variant"], "seed": spec["seed"], "run_id": result["run_id"], "steps": result["step"],
+             **{f"val/{k}": v for k, v in result["val"].items()}}
+    if cfg.stage == "motion_tokenizer":
+        final.update(held_out_motion(result["checkpoint"], config["window"]))
+    ray.tune.report(final)
+
+
+def held_out_motion(checkpoint, window: int) -> dict[str, float]:
+    """The motion tokenizer on the held-out procedural and real motion sets."""
     from unimo.models.motion_tokenizer import evaluation as ev
     from unimo.models.motion_tokenizer.api import MotionTokenizerInference
-    from unimo.models.training.session import train_stage
     from unimo.platform import body_model
-    from unimo.platform.config import from_dict, to_dict
 
-    base = to_dict(config["train"])
-    name = ",".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in config["variant"].items()) or "base"
-    for key, value in config["variant"].items():
-        node = base
-        *path, last = key.split(".")
-        for part in path:
-            node = node[part]
-        node[last] = value
-    base["trainer"]["seed"] = config["seed"]
-    base["trainer"]["run_name"] = f"sweep-{config['sweep_id']}-{name}-seed{config['seed']}"
-    cfg = from_dict(TrainConfig, base)
-    result = train_stage(cfg, parent_run_id=config["parent_run_id"], callbacks=[TuneReportCallback()])
-    tok = MotionTokenizerInference.load(result["checkpoint"])
+    tok = MotionTokenizerInference.load(checkpoint)
     kin = body_model.load_kinematics(tok.body_model)
-    final = {"variant": name, "seed": config["seed"]}
-    for label, (_, rows) in ev.held_out_sets(config["window"], kin).items():
-        final.update({f"{label}/{k}": v for k, v in ev.evaluate(tok, rows).items()})
-    ray.tune.report(final)
+    out = {}
+    for label, (_, rows) in ev.held_out_sets(window, kin).items():
+        out.update({f"{label}/{k}": v for k, v in ev.evaluate(tok, rows).items()})
+    return out
+
+
+def console_reporter(metric: str):
+    """A line on the terminal for each trial's validation: Tune calls this on the driver."""
+    from ray.tune import Callback
+
+    class Reporter(Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if metric in result and "step" in result:
+                console.say(f"  {trial.config['trial']['name']:<40} step {result['step']:>6}  {metric} {result[metric]:.4g}")
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            console.say(f"  {trial.config['trial']['name']:<40} failed (the sweep goes on)")
+
+    return Reporter()
+
+
+def summary(outcomes: list[dict], metric: str, stage: str, seeds: int) -> str:
+    """Markdown: a row per trial (status, steps, metric), and the stage's held-out table."""
+    from unimo.models.motion_tokenizer import evaluation as ev
+
+    rows = [f"| trial | status | steps | {metric} |", "| --- | --- | --- | --- |"]
+    for o in outcomes:
+        value = o["metrics"].get(metric)
+        rows.append(f"| {o['name']} | {o['status']} | {o['metrics'].get('steps', o['metrics'].get('step', ''))} | "
+                    f"{'' if value is None else f'{value:.4g}'} |")
+    finished = [o["metrics"] for o in outcomes if o["status"] == "finished"]
+    if stage == "motion_tokenizer" and finished:
+        rows += ["", "Held-out motion (finished trials):", "", ev.ablation_table(finished, seeds)]
+    return "\n".join(rows)
+
+
+def close_child_runs(parent_run_id: str, outcomes: list[dict]) -> None:
+    """A stopped or crashed trial's process is killed before its MLflow run ends: end it here,
+    KILLED (stopped early) or FAILED, so no child stays RUNNING."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    status = {o["name"]: o["status"] for o in outcomes}
+    for run in client.search_runs([client.get_run(parent_run_id).info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent_run_id}'"):
+        name = run.data.tags.get("unimo.sweep.trial")
+        client.set_tag(run.info.run_id, "unimo.sweep.status", status.get(name, "unknown"))
+        if run.info.status == "RUNNING":
+            client.set_terminated(run.info.run_id, "KILLED" if status.get(name, "").startswith("stopped") else "FAILED")
 
 
 def main(cfg: SweepConfig) -> None:
@@ -75,29 +187,64 @@ def main(cfg: SweepConfig) -> None:
     import mlflow
     import ray.tune
 
-    from unimo.models.motion_tokenizer import evaluation as ev
-    from unimo.models.motion_tokenizer.stage import training_data
     from unimo.platform import ray_session, tracking
 
-    ray_session.connect()
-    # generate the corpora once, before trials race for them
-    training_data(cfg.train.data, cfg.train.motion_tokenizer.data, cfg.train.debug, use_ray=True)
+    plugin = stages.get(cfg.stage)
+    metric, mode = plugin.selection_metric
     sweep_id = uuid.uuid4().hex[:6]
-    with tracking.start_run("sweep", cfg, run_name=f"sweep-{sweep_id}") as parent:
+    specs = trials(cfg, sweep_id)
+    steps = specs[0]["train"]["trainer"]["steps"]
+    ray_session.connect()
+    if cfg.stage == "motion_tokenizer":  # generate the corpora once, before trials race for them
+        from unimo.models.motion_tokenizer.stage import training_data
+
+        training_data(cfg.train.data, cfg.train.motion_tokenizer.data, cfg.train.debug, use_ray=True)
+    tc = cfg.train.trainer
+    slots = ray_session.trial_resources(len(specs), tc.num_workers, tc.use_gpu, tc.cpus_per_worker, cfg.max_concurrent)
+    for spec in specs:  # each trial's workers take their share of the CPUs, not the whole cluster's
+        spec["train"]["trainer"]["cpus_per_worker"] = slots.cpus_per_worker
+    scheduler = None
+    if cfg.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        # rungs at grace * rf^k below the last step, none at it: a trial that reaches the end
+        # is never stopped before its final evaluation
+        grace = min(cfg.grace_steps or max(1, steps // 4), max(1, steps - 1))
+        scheduler = ASHAScheduler(time_attr="step", metric=metric, mode=mode, max_t=max(grace, steps - 1), grace_period=grace,
+                                  reduction_factor=cfg.reduction_factor, stop_last_trials=False)
+    console.say(f"sweep-{sweep_id}: {len(specs)} trials of {cfg.stage}, {slots.concurrent} at a time, "
+          f"{cfg.scheduler} on {metric} ({mode})")
+    with tracking.start_run("sweep", cfg, run_name=f"sweep-{sweep_id}", tags={"unimo.stage": cfg.stage}) as parent:
         tuner = ray.tune.Tuner(
-            ray.tune.with_resources(trial, {"CPU": 0.25}),
-            param_space={"train": cfg.train, "variant": ray.tune.grid_search(cfg.variants),
-                         "seed": ray.tune.grid_search(cfg.seeds), "window": cfg.window,
-                         "parent_run_id": parent.info.run_id, "sweep_id": sweep_id},
-            tune_config=ray.tune.TuneConfig(max_concurrent_trials=cfg.max_concurrent),
+            ray.tune.with_resources(trial, {"CPU": ray_session.TRIAL_CPU}),
+            param_space={"trial": ray.tune.grid_search(specs), "window": cfg.window, "parent_run_id": parent.info.run_id},
+            tune_config=ray.tune.TuneConfig(max_concurrent_trials=slots.concurrent, scheduler=scheduler),
+            run_config=ray.tune.RunConfig(name=f"sweep-{sweep_id}", verbose=0, callbacks=[console_reporter(metric)]),
         )
-        results = tuner.fit()
-        finished, failed = [], []
-        for r in results:
-            (finished if "variant" in (r.metrics or {}) else failed).append(r)
-        table = "\n".join([ev.ablation_table([r.metrics for r in finished], len(cfg.seeds))] + [f"failed: {r.error}" for r in failed])
+        outcomes = []
+        for r in tuner.fit():
+            m = r.metrics or {}
+            status = ("failed: " + str(r.error).splitlines()[0][:120] if r.error
+                      else "finished" if "variant" in m else f"stopped early at step {m.get('step', '?')}")
+            outcomes.append({"name": r.config["trial"]["name"], "status": status, "metrics": m})
+        close_child_runs(parent.info.run_id, outcomes)
+        table = summary(outcomes, metric, cfg.stage, len(cfg.seeds))
         mlflow.log_text(table, "sweep.md")
-    print(f"\n{table}\n\nMLflow: {tracking.run_url(parent)}")
+        finished = [o for o in outcomes if o["status"] == "finished" and metric in o["metrics"]]
+        lines = [f"\n{table}\n"]
+        if finished:
+            best = (min if mode == "min" else max)(finished, key=lambda o: o["metrics"][metric])
+            mlflow.log_metric(f"best/{metric}", best["metrics"][metric])
+            mlflow.set_tag("unimo.sweep.best_trial", best["name"])
+            name = cfg.register or f"unimo-{cfg.stage}"
+            if name != "none":
+                version = tracking.register(best["metrics"]["run_id"], name)
+                mlflow.set_tag("unimo.sweep.registered", f"models:/{name}/{version}")
+                lines.append(f"best: {best['name']} ({metric} {best['metrics'][metric]:.4g}), registered as "
+                             f"models:/{name}@{tracking.CHAMPION} (version {version})")
+        else:
+            lines.append("no trial finished: nothing registered")
+    console.say("\n".join(lines + [f"MLflow: {tracking.run_url(parent)}"]))
 
 
 if __name__ == "__main__":

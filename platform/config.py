@@ -231,6 +231,14 @@ def from_dict(cls: type[C], data: dict[str, Any]) -> C:
     return _from_dict(cls, data)
 
 
+def with_overrides(cfg: C, overrides: dict[str, Any]) -> C:
+    """`cfg` with dotted keys replaced (`{"trainer.lr": 1e-3}`), type-checked like a YAML file."""
+    data = copy.deepcopy(to_dict(cfg))
+    for key, value in overrides.items():
+        _apply_override(data, key.split("."), value)
+    return _from_dict(type(cfg), data)
+
+
 # ---------------------------------------------------------------------------------------
 # Views of a resolved config
 

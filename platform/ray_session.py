@@ -45,9 +45,24 @@ def connect(num_cpus: int | None = None, address: str | None = None, **init_kwar
         ctx = ray.init(address=address, **kwargs)
     else:
         kwargs.setdefault("dashboard_host", "127.0.0.1")
+        if kwargs.get("include_dashboard") is not False:
+            # Ray's own actors (Ray Train's placement-group cleaner) reach the state API at
+            # RAY_API_SERVER_ADDRESS, else they guess among every Ray on the machine and fail
+            # when there are two (a test's, a `ray start` cluster): set it to this one's
+            # dashboard before Ray starts, so every process it spawns inherits it.
+            kwargs.setdefault("dashboard_port", _free_port())
+            os.environ["RAY_API_SERVER_ADDRESS"] = f"http://{kwargs['dashboard_host']}:{kwargs['dashboard_port']}"
         ctx = ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     _silence_progress_noise()
     return ctx
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def shutdown() -> None:
@@ -104,3 +119,40 @@ def worker_resources(num_workers: int, use_gpu: bool | None = None, cpus_per_wor
         share = min(spare / num_workers, largest_node - DATA_CPU_RESERVE, 1.0 if use_gpu else float("inf"))
         cpus_per_worker = max(0.25, share)
     return WorkerResources(num_workers, round(cpus_per_worker, 3), bool(use_gpu))
+
+
+# A Tune trial's own process only waits on its training workers: it needs little CPU.
+TRIAL_CPU = 0.25
+
+
+@dataclass(frozen=True)
+class TrialResources:
+    concurrent: int
+    cpus_per_worker: float  # for each trial's training workers
+
+
+def trial_resources(num_trials: int, num_workers: int, use_gpu: bool = False, cpus_per_worker: float = 0.0,
+                    max_concurrent: int = 0) -> TrialResources:
+    """How many sweep trials run at once, and the CPU each trial's workers get, so that
+    concurrent trials share the cluster instead of queueing for all of it.
+
+    GPU trials: one GPU per worker, so GPUs // workers at once. CPU trials: about one CPU
+    per worker (or `cpus_per_worker`), with what is spare shared out among the trials that
+    fit, after Ray Data's reserve and each trial's own process.
+    """
+    import ray
+
+    total = ray.cluster_resources()
+    spare = max(total.get("CPU", 1) - DATA_CPU_RESERVE, TRIAL_CPU + 0.25 * num_workers)
+    if use_gpu:
+        fits = int(total.get("GPU", 0)) // num_workers
+    else:
+        fits = int(spare // (TRIAL_CPU + num_workers * (cpus_per_worker or 1.0)))
+    concurrent = max(1, min(fits, num_trials, max_concurrent or num_trials))
+    if cpus_per_worker:
+        cpus = cpus_per_worker
+    elif use_gpu:
+        cpus = 1.0
+    else:
+        cpus = max(0.25, (spare / concurrent - TRIAL_CPU) / num_workers)
+    return TrialResources(concurrent, round(cpus, 3))

@@ -142,7 +142,9 @@ class MotionTokenizerStage:
             sums["pve_mm"] += float(_pve(smpl, p_hat, t_hat, b_hat, poses, trans, betas, j_hat, j)) * n
             frames += n
             codes.append(q.codes.flatten().cpu())
-        out = {k: v / max(frames, 1) for k, v in sums.items()}
+        if not frames:  # no validation windows: no numbers, rather than zeros that look perfect
+            return {}
+        out = {k: v / frames for k, v in sums.items()}
         usage, perplexity = metrics.codebook_usage(torch.cat(codes) if codes else torch.zeros(0, dtype=torch.long), model.cfg.codebook_size)
         out.update(codebook_usage=usage, perplexity=perplexity)
         return out
@@ -192,6 +194,7 @@ def training_data(data: str, cfg: MotionDataConfig, debug: bool, use_ray: bool) 
 class MotionTokenizerPlugin:
     name = "motion_tokenizer"
     config_cls = MotionTokenizerStageConfig
+    selection_metric = ("val/mpjpe_mm", "min")  # what a sweep selects on
 
     def debug_overrides(self, cfg):
         """A tiny model, short windows and a few steps: the smoke path tests and CI run."""
@@ -216,6 +219,11 @@ class MotionTokenizerPlugin:
         else:
             train, val = motion_data.motion_arrays(urls, d.window, val_limit=d.val_windows, progress=True)
             count = num_examples(train)
+        if (val.count() if use_ray else num_examples(val)) == 0:
+            from unimo.platform import console
+
+            console.warn(f"data '{urls}' has no validation windows (10% of clips are held out, by a hash of their "
+                         "clip_id): this run reports no val/ metrics")
         needed = cfg.trainer.batch_size * (cfg.trainer.num_workers if use_ray else 1)
         if count < needed:
             raise DataError(f"data '{urls}' has {count} training windows of {d.window} frames, fewer than one step "

@@ -7,6 +7,7 @@ registered stage (`motion_tokenizer: ...`), taken from the stage plug-ins.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from dataclasses import field, replace
@@ -41,7 +42,23 @@ def first_example(dataset) -> dict | None:
     return rows[0] if rows else None
 
 
-def train_stage(cfg, parent_run_id: str | None = None, callbacks: list | None = None) -> dict[str, Any]:
+def training_bar(cfg, run_id: str, show: bool = True):
+    """Steps and loss on the terminal, read from the run's MLflow metrics: whichever
+    process or node trains (rank 0 logs them), the driver shows them."""
+    from unimo.platform import tracking
+    from unimo.platform.console import PolledBar
+
+    def poll():
+        step, loss = tracking.latest(run_id, "train/loss")
+        return step, ({"loss": f"{loss:.4g}"} if loss is not None else None)
+
+    if not show:
+        return contextlib.nullcontext()
+    return PolledBar(poll, total=cfg.trainer.steps, desc=f"train {cfg.stage}", unit="step", interval=2.0)
+
+
+def train_stage(cfg, parent_run_id: str | None = None, callbacks: list | None = None,
+                tags: dict[str, str] | None = None, progress: bool = True, apply_debug: bool = True) -> dict[str, Any]:
     """Train `cfg.stage` with `cfg.trainer.runner`; returns the step, checkpoint, validation
     metrics and the MLflow run."""
     import mlflow
@@ -50,7 +67,7 @@ def train_stage(cfg, parent_run_id: str | None = None, callbacks: list | None = 
     from unimo.platform import tracking
 
     plugin = stages.get(cfg.stage)
-    if cfg.debug:
+    if cfg.debug and apply_debug:  # apply_debug=False: the caller applied them, then its own overrides
         cfg = plugin.debug_overrides(cfg)
     if not cfg.trainer.run_name:
         cfg = replace(cfg, trainer=replace(cfg.trainer, run_name=cfg.stage))
@@ -67,18 +84,19 @@ def train_stage(cfg, parent_run_id: str | None = None, callbacks: list | None = 
     checkpoint_config = {"stage": cfg.stage, "stage_config": config_lib.to_dict(data.stage_config),
                          "train_config": config_lib.to_dict(cfg)}
 
-    with tracking.start_run("train", cfg, run_name=cfg.trainer.run_name, tags={"unimo.stage": cfg.stage},
+    with tracking.start_run("train", cfg, run_name=cfg.trainer.run_name, tags={"unimo.stage": cfg.stage, **(tags or {})},
                             parent_run_id=parent_run_id) as run:
         mlflow.log_params({"data_resolved": data.description, "train_examples": data.num_train})
         track = {"uri": tracking.tracking_uri(), "run_id": run.info.run_id}
-        if use_ray:
-            from unimo.models.training import ray_runner
+        with training_bar(cfg, run.info.run_id, show=progress):
+            if use_ray:
+                from unimo.models.training import ray_runner
 
-            result = ray_runner.run(cfg.stage, data.stage_config, cfg.trainer, data.train, data.val, checkpoint_config, track, callbacks)
-        else:
-            from unimo.models.training import local_runner
+                result = ray_runner.run(cfg.stage, data.stage_config, cfg.trainer, data.train, data.val, checkpoint_config, track, callbacks)
+            else:
+                from unimo.models.training import local_runner
 
-            result = local_runner.run(cfg.stage, data.stage_config, cfg.trainer, data.train, data.val, checkpoint_config, track)
+                result = local_runner.run(cfg.stage, data.stage_config, cfg.trainer, data.train, data.val, checkpoint_config, track)
         example = first_example(data.val) or first_example(data.train)
         with result.as_directory() as folder:
             local = os.path.join(folder, "state.pt")

@@ -8,7 +8,9 @@ which supplies everything the shared session and loop do not own:
 - `prepare(cfg, use_ray)`: its data (generated when missing) as Ray Datasets or as
   in-memory arrays, and its config completed from the data (normalisation statistics);
 - `make_stage(stage_config)`: the worker-side `Stage` (model, loss, validation metrics);
-- `sample_artifacts(checkpoint_file, example)`: files for the MLflow run (a sample video).
+- `sample_artifacts(checkpoint_file, example)`: files for the MLflow run (a sample video);
+- `selection_metric`: the validation metric and its direction (`("val/psnr", "max")`) that
+  sweeps stop trials early on and pick their champion by.
 
 Adding a stage is one entry in `STAGES` and one module; the session has no branch per
 stage.
@@ -42,6 +44,7 @@ class PreparedData:
 class StagePlugin(Protocol):
     name: str
     config_cls: type
+    selection_metric: tuple[str, str]
 
     def debug_overrides(self, cfg: Any) -> Any: ...
 

@@ -122,6 +122,7 @@ def task_scores(model: UniMo, layouts: Layouts, video: torch.Tensor, motion: tor
 class UniMoPlugin:
     name = "unimo"
     config_cls = UniMoStageConfig
+    selection_metric = ("val/loss", "min")  # what a sweep selects on: mean NLL over the tasks
 
     def debug_overrides(self, cfg):
         st = cfg.unimo

@@ -170,6 +170,7 @@ def training_data(data: str, cfg: VideoDataConfig, debug: bool, use_ray: bool) -
 class VideoTokenizerPlugin:
     name = "video_tokenizer"
     config_cls = VideoTokenizerStageConfig
+    selection_metric = ("val/psnr", "max")  # what a sweep selects on
 
     def debug_overrides(self, cfg):
         vt = cfg.video_tokenizer
