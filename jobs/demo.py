@@ -28,7 +28,7 @@ from unimo.models.video_tokenizer.stage import VideoDataConfig, VideoTokenizerSt
 from unimo.pipelines.corpus import CorpusConfig
 from unimo.pipelines.decode import DecodeConfig
 from unimo.pipelines.fit import FitConfig
-from unimo.platform import cli
+from unimo.platform import cli, console
 from unimo.platform.config import option
 from unimo.platform.home import home_path
 
@@ -87,19 +87,19 @@ def main(cfg: DemoConfig) -> None:
         mocap_out, generate_out = storage.join(out, "mocap"), storage.join(out, "generate")
         mocap.main(mocap.MocapConfig(video=videos[0], out=mocap_out, checkpoint=ar_result["checkpoint"]))
         generate.main(generate.GenerateConfig(image=videos[-1], out=generate_out, checkpoint=ar_result["checkpoint"]))
-    print(f"\ndemo finished: outputs in {out}")
-    print(f"  corpus:     {len(manifest.clip_ids)} clips in {corpus_out}")
-    print(f"  preprocess: {summary.clips_ok} windows, {summary.inputs_failed} failed inputs, in {shards_out}")
-    print(f"  train:      motion tokenizer at step {result['step']}, val MPJPE {result['val'].get('mpjpe_mm', float('nan')):.0f} mm, "
+    console.say(f"\ndemo finished: outputs in {out}")
+    console.say(f"  corpus:     {len(manifest.clip_ids)} clips in {corpus_out}")
+    console.say(f"  preprocess: {summary.clips_ok} windows, {summary.inputs_failed} failed inputs, in {shards_out}")
+    console.say(f"  train:      motion tokenizer at step {result['step']}, val MPJPE {result['val'].get('mpjpe_mm', float('nan')):.0f} mm, "
           f"checkpoint {result['checkpoint']}")
-    print(f"  train:      video tokenizer at step {video_result['step']}, val PSNR {video_result['val'].get('psnr', float('nan')):.1f} dB, "
+    console.say(f"  train:      video tokenizer at step {video_result['step']}, val PSNR {video_result['val'].get('psnr', float('nan')):.1f} dB, "
           f"checkpoint {video_result['checkpoint']}")
-    print(f"  tokenize:   {tokens.clips} windows of video and motion tokens, {tokens.errors} errors, in {tokens_out}")
-    print(f"  train:      UniMo at step {ar_result['step']}, val V2M perplexity {ar_result['val'].get('v2m_perplexity', float('nan')):.1f}, "
+    console.say(f"  tokenize:   {tokens.clips} windows of video and motion tokens, {tokens.errors} errors, in {tokens_out}")
+    console.say(f"  train:      UniMo at step {ar_result['step']}, val V2M perplexity {ar_result['val'].get('v2m_perplexity', float('nan')):.1f}, "
           f"checkpoint {ar_result['checkpoint']}, MLflow run {ar_result['run_id']}")
-    print(f"  mocap:      {videos[0]} -> {mocap_out} (motion.npz, side_by_side.mp4)")
-    print(f"  generate:   the first frame of {videos[-1]} -> {generate_out} (video.mp4, motion.npz, side_by_side.mp4)")
-    print(f"MLflow: {tracking.run_url(parent)}")
+    console.say(f"  mocap:      {videos[0]} -> {mocap_out} (motion.npz, side_by_side.mp4)")
+    console.say(f"  generate:   the first frame of {videos[-1]} -> {generate_out} (video.mp4, motion.npz, side_by_side.mp4)")
+    console.say(f"MLflow: {tracking.run_url(parent)}")
 
 
 if __name__ == "__main__":

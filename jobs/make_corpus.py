@@ -12,7 +12,7 @@ body_model= names a real SMPL file.
 from __future__ import annotations
 
 from unimo.pipelines.corpus import CorpusConfig
-from unimo.platform import cli
+from unimo.platform import cli, console
 from unimo.platform.home import home_path
 
 
@@ -24,8 +24,8 @@ def main(cfg: CorpusConfig) -> None:
     with tracking.start_run("make_corpus", cfg) as run:
         manifest, results = run_tracked(cfg, out)
     made = sum(not r["skipped"] for r in results)
-    print(f"\ncorpus: {made} clips written, {len(results) - made} already there, in {out}")
-    print(f"MLflow: {tracking.run_url(run)}")
+    console.say(f"\ncorpus: {made} clips written, {len(results) - made} already there, in {out}")
+    console.say(f"MLflow: {tracking.run_url(run)}")
 
 
 if __name__ == "__main__":

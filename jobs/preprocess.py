@@ -12,7 +12,7 @@ skips inputs already done.
 from __future__ import annotations
 
 from unimo.pipelines.preprocess import PreprocessConfig
-from unimo.platform import cli
+from unimo.platform import cli, console
 
 
 def main(cfg: PreprocessConfig) -> None:
@@ -25,7 +25,7 @@ def main(cfg: PreprocessConfig) -> None:
         summary = run_preprocess(cfg)
         mlflow.log_metrics({"clips_ok": summary.clips_ok, "frames": summary.frames, "inputs_failed": summary.inputs_failed,
                             "inputs_processed": summary.inputs_processed, "seconds": summary.seconds})
-    print(f"\n{summary}\nMLflow: {tracking.run_url(run)}")
+    console.say(f"\n{summary}\nMLflow: {tracking.run_url(run)}")
 
 
 if __name__ == "__main__":

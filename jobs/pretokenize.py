@@ -15,7 +15,7 @@ same output skips inputs already done.
 from __future__ import annotations
 
 from unimo.pipelines.pretokenize import PretokenizeConfig
-from unimo.platform import cli
+from unimo.platform import cli, console
 
 
 def main(cfg: PretokenizeConfig) -> None:
@@ -28,7 +28,7 @@ def main(cfg: PretokenizeConfig) -> None:
         summary = run_pretokenize(cfg)
         mlflow.log_metrics({"clips": summary.clips, "errors": summary.errors, "seconds": summary.seconds})
         mlflow.log_text(storage.read_text(storage.join(summary.output, "manifest.json")), "manifest.json")
-    print(f"\n{summary}\nMLflow: {tracking.run_url(run)}")
+    console.say(f"\n{summary}\nMLflow: {tracking.run_url(run)}")
 
 
 if __name__ == "__main__":

@@ -16,17 +16,17 @@ from its last checkpoint; under Ray a failed worker is replaced and resumed by i
 from __future__ import annotations
 
 from unimo.models.training.session import TrainConfig
-from unimo.platform import cli
+from unimo.platform import cli, console
 
 
 def main(cfg: TrainConfig) -> None:
     from unimo.models.training.session import train_stage
 
     result = train_stage(cfg)
-    print(f"\ntrained {cfg.stage} to step {result['step']}: checkpoint {result['checkpoint']}")
+    console.say(f"\ntrained {cfg.stage} to step {result['step']}: checkpoint {result['checkpoint']}")
     for k, v in sorted(result["val"].items()):
-        print(f"  {k:<22} {v:.4g}")
-    print(f"MLflow: {result['mlflow']}")
+        console.say(f"  {k:<22} {v:.4g}")
+    console.say(f"MLflow: {result['mlflow']}")
 
 
 if __name__ == "__main__":

@@ -161,14 +161,13 @@ def build_corpus(cfg: CorpusConfig, out: str, progress: bool = True, use_ray: bo
     """Make every clip and write the manifest; returns it with each clip's summary (timings,
     or `skipped` for clips already there). Each clip is a Ray task; with `use_ray=False`, a
     task of a local process pool instead (where Ray is not installed: the same clips)."""
-    from tqdm import tqdm
-
     from unimo.platform import body_model, tracking
+    from unimo.platform.console import progress as progress_bar
 
     body = body_model.resolve(cfg.body_model)  # bad inputs fail here, before Ray starts
     files = motion_files(cfg)
     results = []
-    with tqdm(total=cfg.clips, desc="clips", unit="clip", disable=not progress) as bar:
+    with progress_bar(total=cfg.clips, desc="clips", unit="clip", disable=not progress) as bar:
         if not use_ray:
             import multiprocessing
             import os

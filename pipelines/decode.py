@@ -21,8 +21,13 @@ from av.video.reformatter import Interpolation, VideoReformatter
 from unimo.pipelines.video_io import VideoError
 from unimo.platform import storage
 from unimo.platform.config import option
+from unimo.platform.errors import UnimoError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi")
+
+
+class NoVideosError(UnimoError):
+    """An input URL with nothing to preprocess."""
 
 
 @dataclass
@@ -59,6 +64,9 @@ def discover(url: str) -> list[dict]:
     else:
         files = storage.glob(url) if any(c in url for c in "*?[") else storage.find(url)
         videos = [f for f in files if f.lower().endswith(VIDEO_EXTENSIONS)]
+    if not videos:  # a wrong folder or a stray file: say so, rather than finish with nothing
+        raise NoVideosError(f"input '{url}' holds no videos: looked for {' '.join('*' + e for e in VIDEO_EXTENSIONS)} "
+                            "files (in a folder and its subfolders, matching a glob, or one URL a line in a .txt file)")
     rows = []
     for v in videos:
         try:

@@ -28,6 +28,7 @@ from unimo.pipelines.decode import Crop, DecodeConfig, decode_resampled, discove
 from unimo.pipelines.fit import FitConfig
 from unimo.platform import storage
 from unimo.platform.config import option
+from unimo.platform.remote_progress import RemoteProgress, add
 
 log = logging.getLogger(__name__)
 NO_KEYPOINTS = "none"
@@ -88,9 +89,11 @@ def record_stats(staging: str, rows: list[dict]) -> None:
 # Stages (module-level functions: Ray ships them to workers)
 
 
-def decode_stage(row: dict, cfg: PreprocessConfig, staging: str) -> list[dict]:
+def decode_stage(row: dict, cfg: PreprocessConfig, staging: str, progress=None) -> list[dict]:
     """One video -> its windows, with sidecar keypoints when the input has labels."""
     from unimo.pipelines import corpus_format
+
+    add(progress, "videos")
 
     source = row["source"]
     try:
@@ -142,13 +145,13 @@ def default_K(size: int) -> np.ndarray:
 class FitStage:
     """Fits SMPL to each window's keypoints and encodes its frames; emits shard rows."""
 
-    def __init__(self, cfg: PreprocessConfig, staging: str):
+    def __init__(self, cfg: PreprocessConfig, staging: str, progress=None):
         import torch
 
         from unimo.platform import body_model
 
         torch.set_num_threads(1)  # one core per worker: Ray provides the parallelism
-        self.cfg, self.staging = cfg, staging
+        self.cfg, self.staging, self.progress = cfg, staging, progress
         self.kinematics = body_model.load_kinematics(cfg.body_model)
 
     def __call__(self, batch: dict) -> pa.Table:
@@ -192,6 +195,7 @@ class FitStage:
                     "fit_converged": bool(res.converged[i]),
                 })
         record_stats(self.staging, out)
+        add(self.progress, "windows fitted", len(out))
         return pa.Table.from_pylist(out, schema=shards.CLIP_SCHEMA)
 
 
@@ -333,22 +337,24 @@ def run_preprocess(cfg: PreprocessConfig) -> Summary:
     ledger = {"clips": 0, "frames": 0, "errors": 0}
     if todo:
         ray_session.connect()
-        ds = ray.data.from_items(todo, override_num_blocks=len(todo))
-        # Fractional CPUs: stages that each hold a whole core can starve one another on small
-        # machines (Ray Data then waits forever); each worker still runs one thread.
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        ds = ds.flat_map(decode_stage, fn_kwargs={"cfg": cfg, "staging": staging}, num_cpus=0.5)
-        if cfg.keypoints == "mediapipe" or (cfg.keypoints == "auto" and any(sidecar_label_path(r["source"]) is None for r in todo)):
-            from unimo.pipelines.keypoints import add_detector_stage
+        with RemoteProgress({"videos": ("video", len(todo)), "windows fitted": ("window", None)}) as counts:
+            ds = ray.data.from_items(todo, override_num_blocks=len(todo))
+            # Fractional CPUs: stages that each hold a whole core can starve one another on small
+            # machines (Ray Data then waits forever); each worker still runs one thread.
+            cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            ds = ds.flat_map(decode_stage, fn_kwargs={"cfg": cfg, "staging": staging, "progress": counts.handle}, num_cpus=0.5)
+            if cfg.keypoints == "mediapipe" or (cfg.keypoints == "auto" and any(sidecar_label_path(r["source"]) is None for r in todo)):
+                from unimo.pipelines.keypoints import add_detector_stage
 
-            ds = add_detector_stage(ds)
-        ds = ds.map_batches(
-            FitStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging}, batch_size=cfg.fit_batch,
-            # start them all at once (a late actor imports torch while the others wait)
-            compute=ray.data.ActorPoolStrategy(min_size=min(cpus, len(todo)), max_size=cpus), num_cpus=0.5,
-        )
-        fs, path = storage.pyarrow_filesystem(storage.join(staging, shards.CLIPS))
-        ds.write_parquet(path, filesystem=fs)
+                ds = add_detector_stage(ds)
+            ds = ds.map_batches(
+                FitStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging, "progress": counts.handle},
+                batch_size=cfg.fit_batch,
+                # start them all at once (a late actor imports torch while the others wait)
+                compute=ray.data.ActorPoolStrategy(min_size=min(cpus, len(todo)), max_size=cpus), num_cpus=0.5,
+            )
+            fs, path = storage.pyarrow_filesystem(storage.join(staging, shards.CLIPS))
+            ds.write_parquet(path, filesystem=fs)
         ledger = commit(output, staging, run, todo, config_hash(cfg))
     skipped = sum(_input_key(r) in done for r in found)
     return Summary(run=run, inputs_found=len(found), inputs_skipped=skipped,

@@ -5,6 +5,10 @@
 Overrides may be written `a.b=v`, `--a.b=v` or `--a.b v`. Config errors print one line
 naming the key and exit with code 2; other user errors (a bad file or URL) print one
 line and exit with code 1. Bugs keep their traceback.
+
+The console shows the job's own lines and progress bars; Ray's, MLflow's and the
+libraries' output goes to a log file whose path the job prints (console.py), unless
+`--verbose`.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import textwrap
 from typing import Callable, TypeVar
 
 from unimo.platform import config as config_lib
+from unimo.platform import console
 from unimo.platform.errors import ConfigError, UnimoError
 
 C = TypeVar("C")
+_verbose = False  # --verbose of the last parse()
 
 
 def _help_epilog(config_cls: type) -> str:
@@ -74,8 +80,11 @@ def parse(config_cls: type[C], argv: list[str] | None = None, *, prog: str, desc
     )
     parser.add_argument("--config", metavar="YAML", help="YAML file of config values (any storage URL)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
+    parser.add_argument("--verbose", action="store_true", help="show Ray's and MLflow's output here, not in the log file")
     # Everything argparse does not know is a config override, in order.
     args, overrides = parser.parse_known_args(argv)
+    global _verbose
+    _verbose = args.verbose
     if positional and overrides and not overrides[0].startswith("-") and "=" not in overrides[0]:
         overrides[0] = f"{positional}={overrides[0]}"
     try:
@@ -91,7 +100,9 @@ def parse(config_cls: type[C], argv: list[str] | None = None, *, prog: str, desc
 def _fail(prog: str, e: UnimoError) -> None:
     kind = "config error" if isinstance(e, ConfigError) else "error"
     message = " ".join(str(e).split())  # one line, whatever the message held
-    print(f"{prog}: {kind}: {message}", file=sys.stderr)
+    print(f"{prog}: {kind}: {message}", file=console.err())
+    if console.log_path():
+        print(f"{prog}: {kind}: {message}", file=sys.stderr)
     sys.exit(e.exit_code)
 
 
@@ -104,7 +115,21 @@ def run(main: Callable[[C], object], config_cls: type[C], *, description: str, a
     # MLflow's INFO lines (database migrations and such) are not the user's business.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     cfg = parse(config_cls, argv, prog=prog, description=description, positional=positional)
+    if not _verbose and argv is None:  # a script's run (tests call run() in-process with argv)
+        console.quiet(os.path.splitext(os.path.basename(prog))[0])
     try:
         main(cfg)
     except UnimoError as e:
         _fail(prog, e)
+    except BaseException as e:
+        if console.log_path() and not isinstance(e, SystemExit):
+            import traceback
+
+            traceback.print_exc()  # into the log, whole
+            tail = traceback.format_exc().rstrip().splitlines()[-12:]
+            print("\n".join(tail) + f"\n{prog}: failed; the whole log: {console.log_path()}", file=console.err())
+            sys.exit(1)
+        raise
+    finally:
+        if console.log_path():
+            console.say(f"log (Ray, MLflow; --verbose shows it here): {console.log_path()}")

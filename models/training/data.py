@@ -123,10 +123,10 @@ def plain_arrays(sources: list[ExampleSource], val_fraction: float, validation: 
                  progress: bool = False) -> dict[str, np.ndarray]:
     """Every example of one split, stacked: {key: (N, ...)} in source and row order (the
     order Ray Data gives with `preserve_order`)."""
-    from tqdm import tqdm
+    from unimo.platform.console import progress as progress_bar
 
     examples: list[dict] = []
-    with tqdm(desc="validation examples" if validation else "training examples", unit="ex", disable=not progress) as bar:
+    with progress_bar(desc="validation examples" if validation else "training examples", unit="ex", disable=not progress) as bar:
         for source in sources:
             for row in _plain_rows(source):
                 if not _in_split(row, source, val_fraction, validation):

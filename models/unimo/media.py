@@ -95,12 +95,11 @@ class UniMoMedia:
                         progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """V2M over uint8 frames (N, H, W, 3) at the model's fps, window by window
         (`stitching`): poses (N, 72), trans (N, 3) and betas (10,) (the mean over windows)."""
-        from tqdm import tqdm
-
         from unimo.models import motion_features as mf
         from unimo.models.unimo.stitching import cross_fade, window_starts
+        from unimo.platform.console import progress as progress_bar
 
-        T, t = self.frames, self.model.tokens
+        T = self.frames
         video = resize_square(frames, self.size)
         n = len(video)
         if n < T:  # too short for one window: hold the last frame
@@ -110,7 +109,7 @@ class UniMoMedia:
         trans = np.zeros((len(video), 3), np.float32)
         betas, done = [], 0  # frames [0, done) hold the motion so far
         pad = self.motion.config.temporal_stride - 1
-        for first in tqdm(range(0, len(starts), batch), desc="motion capture", unit="batch", disable=not progress):
+        for first in progress_bar(range(0, len(starts), batch), desc="motion capture", unit="batch", disable=not progress):
             chunk = starts[first : first + batch]
             codes = self.video.encode(np.stack([video[s : s + T] for s in chunk]))
             _, motion_codes = self.model.generate("v2m", video=codes, sampling=sampling)

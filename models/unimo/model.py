@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unimo.models.unimo.vocabulary import Kind, Vocabulary
+from unimo.models.unimo.vocabulary import Vocabulary
 from unimo.platform.config import option
 
 

@@ -142,3 +142,16 @@ def test_rerun_resumes_without_duplicates_and_cleans_a_killed_run(ray_local, cor
     errors = pads.dataset(str(out / shards.ERRORS), format="parquet").to_table()
     assert errors.num_rows == len(BAD)
     assert shards.Manifest.read(str(out)).clips == 2 * GOOD
+
+
+def test_an_input_without_videos_is_a_one_line_error_with_a_nonzero_exit(tmp_path):
+    from support import REPO, run_job
+
+    (tmp_path / "empty").mkdir()
+    for given in (str(REPO / "README.md"), str(tmp_path / "empty")):
+        out = run_job("preprocess.py", "--input", given, "--output", str(tmp_path / "shards"), timeout=120)
+        assert out.returncode == 1
+        assert out.stderr.strip() == (f"jobs/preprocess.py: error: input '{given}' holds no videos: looked for *.mp4 *.mov "
+                                      "*.mkv *.webm *.avi files (in a folder and its subfolders, matching a glob, or one URL "
+                                      "a line in a .txt file)")
+        assert "log (Ray, MLflow" in out.stdout  # the console says where the rest went
