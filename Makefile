@@ -13,7 +13,7 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS     ?= dev,s3
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast bench wheel clean-venv mlflow-ui
+.PHONY: demo test test-fast bench wheel py-modules clean-venv mlflow-ui
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ bench: $(VENV)/.installed
 
 wheel: $(VENV)/.installed
 	$(PY) -m pip wheel --no-deps --quiet -w dist .
+
+# The wheel's files unpacked, for a job's runtime env: `ray job submit --runtime-env-json
+# '{"py_modules": ["dist/py_modules/unimo"]}'` (Ray 2.60 reinstalls every dependency of a
+# .whl given there, torch and Ray included).
+py-modules: wheel
+	rm -rf dist/py_modules && $(PY) -m zipfile -e "$$(ls -t dist/unimo-*.whl | head -1)" dist/py_modules
 
 mlflow-ui: $(VENV)/.installed
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(or $(UNIMO_HOME),$(CURDIR)/.unimo)/mlflow.db --host 127.0.0.1 --port 5000

@@ -3,6 +3,7 @@
 
 import subprocess
 import zipfile
+from pathlib import Path
 
 import pytest
 from support import PYTHON, REPO
@@ -47,11 +48,23 @@ def test_wheel_maps_folders_to_unimo_namespace(tmp_path):
               for p in (REPO / folder).rglob("*.py") if "__pycache__" not in p.parts}
     assert source - set(names) == set()
 
-    site = tmp_path / "site"
-    zipfile.ZipFile(wheel).extractall(site)
-    code = ("import platform; platform.system(); import unimo.platform.config as c; "
-            "import unimo.models.training.session, unimo.models.motion_tokenizer.stage; print(c.__file__)")
-    out = subprocess.run([PYTHON, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {code}"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().startswith(str(site))
+    # a fresh venv, the wheel installed by pip, the source tree nowhere on the path: its
+    # dependencies come from this venv's site-packages through a .pth line (which adds the
+    # folder but runs none of its .pth files, so the editable install of unimo stays out)
+    venv = tmp_path / "venv"
+    subprocess.run([PYTHON, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    vpy = venv / "bin" / "python"
+    site_of = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    fresh_site = subprocess.run([vpy, "-c", site_of], capture_output=True, text=True, check=True).stdout.strip()
+    deps_site = subprocess.run([PYTHON, "-c", site_of], capture_output=True, text=True, check=True).stdout.strip()
+    (Path(fresh_site) / "deps.pth").write_text(deps_site + "\n")
+    install = subprocess.run([PYTHON, "-m", "pip", "--python", str(vpy), "install", "--no-deps", "-q", str(wheel)],
+                             capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stderr
+    modules = sorted(n[:-3].replace("/", ".").removesuffix(".__init__") for n in names if n.endswith(".py"))
+    code = ("import importlib, platform, sys; platform.system()\n"
+            f"for m in {modules!r}:\n    importlib.import_module(m)\n"
+            "import unimo.platform.config as c; print(len(sys.modules), c.__file__)")
+    out = subprocess.run([vpy, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().split()[-1].startswith(fresh_site)

@@ -1,0 +1,163 @@
+"""Job submission, end to end, as on a cluster: `ray start --head` on 127.0.0.1 with token
+authentication on, a tiny training job sent with the `ray job submit` CLI carrying the
+project's wheel in `py_modules`, and its run found through an MLflow tracking server.
+
+Nothing here touches the user's Ray: the token is a fresh one in tmp_path (RAY_AUTH_TOKEN_PATH,
+never ~/.ray/auth_token), the session lives in its own --temp-dir, every port is a free
+one, and the cluster is stopped by killing the process tree this test started (`ray stop`
+would stop every Ray on the machine)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+from pathlib import Path
+
+import pytest
+from support import PYTHON, REPO, free_port, kill_process_tree, mlflow_server
+
+BIN = Path(PYTHON).parent  # the venv's `ray`, `mlflow` and `python`
+RUN_NAME = "submitted"
+
+
+def _plain(text: str) -> str:
+    """CLI output without its colours."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def _wait_for_http(url: str, proc: subprocess.Popen, log: Path, headers: dict | None = None, timeout: float = 120) -> None:
+    """Until `url` answers 200 (a server that is still starting refuses or answers 5xx)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        assert proc.poll() is None, f"{proc.args[:3]} exited with {proc.returncode}:\n{log.read_text()[-4000:]}"
+        assert time.time() < deadline, f"{url} did not answer in {timeout} s:\n{log.read_text()[-4000:]}"
+        time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def _background(args: list, log: Path, env: dict) -> subprocess.Popen:
+    """A server process, its output in `log`, killed with every descendant at the end."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(a) for a in args], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        kill_process_tree(proc.pid)
+        proc.wait()
+
+
+def _wheel_modules(tmp_path: Path) -> Path:
+    """The project's wheel, built from the checkout, unpacked: its `unimo/` folder.
+
+    Ray 2.60 installs a `.whl` listed in py_modules with `pip install --target`, which pulls
+    in every dependency again (torch, Ray itself: ray-project/ray#27624). The unpacked
+    wheel ships the same files and nothing else."""
+    dist = tmp_path / "dist"
+    build = subprocess.run([PYTHON, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(REPO)],
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    (wheel,) = dist.glob("unimo-*.whl")
+    zipfile.ZipFile(wheel).extractall(dist / "site")
+    return dist / "site" / "unimo"
+
+
+def _working_dir(tmp_path: Path) -> Path:
+    """What --working-dir uploads: the entry points and presets, not the whole checkout."""
+    wd = tmp_path / "wd"
+    for folder in ("jobs", "configs"):
+        shutil.copytree(REPO / folder, wd / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return wd
+
+
+@pytest.mark.slow
+def test_ray_job_submit_trains_on_a_token_auth_cluster_and_logs_to_the_tracking_server(tmp_path):
+    token = tmp_path / "auth_token"
+    token.write_text(uuid.uuid4().hex)
+    # Every `ray` command here (the cluster, the job CLI) and every process the cluster
+    # starts read the token from RAY_AUTH_TOKEN_PATH; RAY_AUTH_MODE=token keeps auth on
+    # (`ray start` would otherwise turn it on only if it found a token, and the job CLI
+    # sends the token only in token mode).
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token), PATH=f"{BIN}{os.pathsep}{env['PATH']}")
+    auth = {"Authorization": f"Bearer {token.read_text()}"}
+    home = tmp_path / "home"
+    # session sockets live under the temp dir, and a unix socket path must stay under 108 bytes
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    gcs, dashboard = free_port(), free_port()
+    dashboard_url = f"http://127.0.0.1:{dashboard}"
+
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, ray_tmp, ignore_errors=True)
+        head = stack.enter_context(_background(
+            [BIN / "ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+             "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--dashboard-agent-listen-port={free_port()}",
+             f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
+             f"--ray-client-server-port={free_port()}", "--num-cpus=2", f"--temp-dir={ray_tmp}", "--disable-usage-stats"],
+            tmp_path / "ray_start.log", env))
+        tracking_uri = stack.enter_context(mlflow_server(tmp_path, tmp_path / "mlartifacts"))  # while Ray starts
+        modules, wd = _wheel_modules(tmp_path), _working_dir(tmp_path)
+        _wait_for_http(f"{dashboard_url}/api/version", head, tmp_path / "ray_start.log", headers=auth)
+
+        # Without the token the job server refuses: auth is on.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{dashboard_url}/api/jobs/", timeout=10)
+        assert refused.value.code == 401
+
+        runtime_env = {"py_modules": [str(modules)],
+                       "env_vars": {"MLFLOW_TRACKING_URI": tracking_uri, "UNIMO_HOME": str(home)}}
+        where = "import unimo.platform.config as c, unimo.models.training.session as s; print('unimo from', c.__file__, s.__file__)"
+        entrypoint = f"python -c {shlex.quote(where)} && python jobs/train.py --debug trainer.run_name={RUN_NAME}"
+        job_id = f"train-{uuid.uuid4().hex[:8]}"
+
+        def ray_job(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
+            return subprocess.run([str(BIN / "ray"), "job", *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+        started = time.time()
+        submit = ray_job("submit", "--address", dashboard_url, "--submission-id", job_id, "--working-dir", str(wd),
+                         "--runtime-env-json", json.dumps(runtime_env), "--", "sh", "-c", entrypoint, timeout=600)
+        status = ray_job("status", "--address", dashboard_url, job_id)
+        if f"Job '{job_id}' succeeded" not in _plain(status.stdout + status.stderr):
+            logs = ray_job("logs", "--address", dashboard_url, job_id)
+            pytest.fail(f"job {job_id} did not succeed (submit exited {submit.returncode}):\n{_plain(status.stderr)}\n"
+                        f"--- ray job logs ---\n{logs.stdout[-8000:]}{logs.stderr[-2000:]}\n"
+                        f"--- ray job submit ---\n{submit.stderr[-3000:]}")
+        assert submit.returncode == 0
+        print(f"job {job_id} succeeded in {time.time() - started:.0f} s")
+
+        logs = ray_job("logs", "--address", dashboard_url, job_id).stdout
+        # unimo came from the shipped wheel, not from the checkout's editable install
+        (line,) = [x for x in logs.splitlines() if x.startswith("unimo from ")]
+        print(line)
+        assert all(path.startswith(os.path.join(ray_tmp, "")) and "/py_modules_files/" in path for path in line.split()[2:]), line
+        assert "trained motion_tokenizer to step 20" in logs
+
+        import mlflow
+
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        experiment = client.get_experiment_by_name("unimo")
+        assert experiment is not None
+        (run,) = client.search_runs([experiment.experiment_id], filter_string=f"attributes.run_name = '{RUN_NAME}'")
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["unimo.job"] == "train"
+        assert {"train/loss", "val/mpjpe_mm", "val/codebook_usage"} <= run.data.metrics.keys()
+        # artifacts went through the server's proxy to its --artifacts-destination
+        assert {"config.yaml", "checkpoint"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert any((tmp_path / "mlartifacts").rglob("config.yaml"))
