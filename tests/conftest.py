@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
+import urllib.request
+import uuid
 
 import pytest
+from support import PYTHON, free_port
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -42,3 +47,56 @@ def unimo_home(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return tmp_path / "home"
 
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """moto's S3-compatible server on 127.0.0.1, reached the way users reach MinIO: through
+    AWS_ENDPOINT_URL and credentials in the environment (this process's, so every job a
+    test starts inherits them)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            break
+        except Exception:  # noqa: BLE001 - not answering yet
+            if time.time() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("moto S3 server did not start")
+            time.sleep(0.2)
+    env = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    _forget_s3_clients()  # an earlier module's server had another port
+    yield url
+    proc.kill()
+    proc.wait()
+    for k, v in saved.items():
+        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    _forget_s3_clients()
+
+
+def _forget_s3_clients() -> None:
+    """fsspec caches filesystem instances, each with the endpoint it was made with."""
+    try:
+        import s3fs
+    except ImportError:
+        return
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture
+def s3_root(s3_server):
+    """A fresh, empty bucket on the test server, as an s3:// URL."""
+    import fsspec
+
+    bucket = f"unimo-{uuid.uuid4().hex[:8]}"
+    fsspec.filesystem("s3", skip_instance_cache=True).mkdir(bucket)
+    return f"s3://{bucket}"

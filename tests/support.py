@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -132,3 +133,35 @@ def write_token_shards(root, sources: int = 32, windows: int = 2, latent: int = 
         latent_frames=latent, motion_tokens_per_latent=s, grid=list(grid), frames=1 + 4 * (latent - 1), size=size or grid[0] * 8, fps=30.0,
         clips=len(rows), inputs=sources).write(root)
     return root
+
+
+@contextlib.contextmanager
+def mlflow_server(folder: Path, artifacts: str, env: dict | None = None, timeout: float = 120):
+    """`mlflow server` on a free port of 127.0.0.1: its SQLite store in `folder`, artifacts
+    proxied to `artifacts` (a folder or an s3:// URL). Yields its URL once it answers; killed
+    with its workers at the end. Its output goes to folder/mlflow.log."""
+    import urllib.request
+
+    port, log = free_port(), Path(folder) / "mlflow.log"
+    # no background job runners: eight processes a test has no use for, on two cores
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [str(Path(PYTHON).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+             "--backend-store-uri", f"sqlite:///{folder}/mlflow.db", "--artifacts-destination", str(artifacts)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.time() < deadline, f"mlflow server did not start:\n{log.read_text()[-3000:]}"
+            time.sleep(0.3)
+        yield url
+    finally:
+        kill_process_tree(proc.pid)
+        proc.wait()

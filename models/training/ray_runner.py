@@ -30,6 +30,7 @@ def run(stage_name: str, stage_config: Any, trainer: TrainerConfig, train, val, 
     from unimo.platform import ray_session, storage
     from unimo.platform.home import home_path
 
+    root = storage.resolve(trainer.storage or home_path("checkpoints"))
     resources = ray_session.worker_resources(trainer.num_workers, use_gpu=trainer.use_gpu,
                                              cpus_per_worker=trainer.cpus_per_worker or None)
     trainer_dict = asdict(trainer)
@@ -40,14 +41,22 @@ def run(stage_name: str, stage_config: Any, trainer: TrainerConfig, train, val, 
                            "checkpoint_config": checkpoint_config, "tracking": tracking},
         scaling_config=ScalingConfig(num_workers=resources.num_workers, use_gpu=resources.use_gpu,
                                      resources_per_worker={"CPU": resources.cpus_per_worker}),
-        run_config=RunConfig(name=trainer.run_name, storage_path=storage.resolve(trainer.storage or home_path("checkpoints")),
+        run_config=RunConfig(name=trainer.run_name, storage_path=root,
                              checkpoint_config=ray.train.CheckpointConfig(num_to_keep=trainer.keep_checkpoints),
                              failure_config=FailureConfig(max_failures=trainer.max_failures), callbacks=callbacks or []),
         datasets={"train": train, "val": val},
         # the same examples in the same order as the local runner reads them: same seed, same batches
         dataset_config=DataConfig(datasets_to_split=["train"], execution_options=ExecutionOptions(preserve_order=True)),
     ).fit()
-    return RunResult(result.checkpoint.path, result.checkpoint.as_directory, result.metrics or {})
+    return RunResult(_url(root, result.checkpoint.path), result.checkpoint.as_directory, result.metrics or {})
+
+
+def _url(root: str, path: str) -> str:
+    """A checkpoint's path as Ray gives it, within its filesystem (`bucket/key` on S3), as
+    the storage URL it is: the scheme of the storage root put back."""
+    from unimo.platform import storage
+
+    return path if storage.is_local(root) else f"{storage.protocol(root)}://{path.lstrip('/')}"
 
 
 class RayRuntime:

@@ -1,59 +1,16 @@
 """Storage through fsspec: the same calls on local paths, memory:// and S3 (a real
-S3-compatible server on 127.0.0.1)."""
+S3-compatible server on 127.0.0.1: the `s3_server` fixture in conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
-import urllib.request
 import uuid
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from support import PYTHON, free_port
 
 from unimo.platform import storage
 from unimo.platform.errors import StorageError
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    """moto's S3-compatible server on 127.0.0.1, reached the way users reach MinIO."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            break
-        except Exception:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("moto S3 server did not start")
-            time.sleep(0.2)
-    env = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-           "AWS_DEFAULT_REGION": "us-east-1"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    yield url
-    proc.kill()
-    for k, v in saved.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-
-
-@pytest.fixture
-def s3_root(s3_server):
-    import fsspec
-
-    bucket = f"unimo-{uuid.uuid4().hex[:8]}"
-    fsspec.filesystem("s3", skip_instance_cache=True).mkdir(bucket)
-    return f"s3://{bucket}"
 
 
 @pytest.fixture(params=["local", "file_url", "memory", "s3"])

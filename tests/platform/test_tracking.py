@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 import urllib.request
 from dataclasses import dataclass, field
 
 import mlflow
 import pytest
 import yaml
-from support import PYTHON, free_port
+import support
 
 from unimo.platform import tracking
 
@@ -74,29 +72,9 @@ def test_remote_unimo_home_requires_a_tracking_server(unimo_home, monkeypatch):
 
 @pytest.fixture
 def mlflow_server(tmp_path, monkeypatch):
-    port = free_port()
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db",
-         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/health", timeout=1).status == 200:
-                break
-        except Exception:
-            pass
-        if time.time() > deadline or proc.poll() is not None:
-            proc.kill()
-            pytest.fail("mlflow server did not start")
-        time.sleep(0.5)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    with support.mlflow_server(tmp_path, tmp_path / "artifacts") as url:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        yield url
 
 
 def _get(url: str) -> dict:
