@@ -21,8 +21,13 @@ from unimo.platform import storage
 
 def _fixed(column: pa.ChunkedArray, shape: tuple[int, ...], dtype) -> np.ndarray:
     """A list column whose lists all have prod(shape) items -> (N, *shape), without Python objects."""
-    flat = pa.concat_arrays([c.flatten() for c in column.chunks]) if column.num_chunks else pa.array([], pa.int32())
-    return np.array(flat.to_numpy(zero_copy_only=False), dtype=dtype).reshape(len(column), *shape)  # a writable copy
+    out = np.empty((len(column), int(np.prod(shape))), dtype)  # writable, filled with one copy of each chunk
+    row = 0
+    for chunk in column.chunks:
+        values = chunk.flatten().to_numpy(zero_copy_only=False)  # a view of the list values (no nulls)
+        out[row : row + len(chunk)] = values.reshape(len(chunk), -1)
+        row += len(chunk)
+    return out.reshape(len(column), *shape)
 
 
 SIDE_INFO = ("motion_start", "motion_yaw", "betas")
