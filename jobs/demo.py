@@ -91,12 +91,12 @@ def main(cfg: DemoConfig) -> None:
     console.say(f"  corpus:     {len(manifest.clip_ids)} clips in {corpus_out}")
     console.say(f"  preprocess: {summary.clips_ok} windows, {summary.inputs_failed} failed inputs, in {shards_out}")
     console.say(f"  train:      motion tokenizer at step {result['step']}, val MPJPE {result['val'].get('mpjpe_mm', float('nan')):.0f} mm, "
-          f"checkpoint {result['checkpoint']}")
+                f"checkpoint {result['checkpoint']}")
     console.say(f"  train:      video tokenizer at step {video_result['step']}, val PSNR {video_result['val'].get('psnr', float('nan')):.1f} dB, "
-          f"checkpoint {video_result['checkpoint']}")
+                f"checkpoint {video_result['checkpoint']}")
     console.say(f"  tokenize:   {tokens.clips} windows of video and motion tokens, {tokens.errors} errors, in {tokens_out}")
     console.say(f"  train:      UniMo at step {ar_result['step']}, val V2M perplexity {ar_result['val'].get('v2m_perplexity', float('nan')):.1f}, "
-          f"checkpoint {ar_result['checkpoint']}, MLflow run {ar_result['run_id']}")
+                f"checkpoint {ar_result['checkpoint']}, MLflow run {ar_result['run_id']}")
     console.say(f"  mocap:      {videos[0]} -> {mocap_out} (motion.npz, side_by_side.mp4)")
     console.say(f"  generate:   the first frame of {videos[-1]} -> {generate_out} (video.mp4, motion.npz, side_by_side.mp4)")
     console.say(f"MLflow: {tracking.run_url(parent)}")

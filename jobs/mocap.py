@@ -77,7 +77,7 @@ def main(cfg: MocapConfig) -> None:
         tracking.log_bytes(side, "outputs/side_by_side.mp4")
     travelled = float(np.linalg.norm(trans[-1, [0, 2]] - trans[0, [0, 2]]))
     console.say(f"{cfg.video}: {len(frames)} frames at {media.fps:g} fps ({len(frames) / media.fps:.1f} s) captured in windows of "
-          f"{media.frames} frames; the root travelled {travelled:.2f} m")
+                f"{media.frames} frames; the root travelled {travelled:.2f} m")
     console.say(f"  {storage.join(out, 'motion.npz')}\n  {storage.join(out, 'side_by_side.mp4')}")
     console.say(f"MLflow: {tracking.run_url(run)}")
 

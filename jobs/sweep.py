@@ -213,7 +213,7 @@ def main(cfg: SweepConfig) -> None:
         scheduler = ASHAScheduler(time_attr="step", metric=metric, mode=mode, max_t=max(grace, steps - 1), grace_period=grace,
                                   reduction_factor=cfg.reduction_factor, stop_last_trials=False)
     console.say(f"sweep-{sweep_id}: {len(specs)} trials of {cfg.stage}, {slots.concurrent} at a time, "
-          f"{cfg.scheduler} on {metric} ({mode})")
+                f"{cfg.scheduler} on {metric} ({mode})")
     with tracking.start_run("sweep", cfg, run_name=f"sweep-{sweep_id}", tags={"unimo.stage": cfg.stage}) as parent:
         tuner = ray.tune.Tuner(
             ray.tune.with_resources(trial, {"CPU": ray_session.TRIAL_CPU}),
