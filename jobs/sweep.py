@@ -66,6 +66,7 @@ class SweepConfig:
             raise ConfigError("num_samples must be >= 1, reduction_factor >= 2 and grace_steps >= 0")
         if self.search == "random" and not self.space:
             raise ConfigError("search=random draws from space: give space={key: [values], ...}")
+        self.train.stage = self.stage  # one place says what is swept
 
 
 def trial_overrides(cfg: SweepConfig) -> list[dict]:
@@ -86,11 +87,9 @@ def trial_name(overrides: dict) -> str:
 def trials(cfg: SweepConfig, sweep_id: str) -> list[dict]:
     """Every trial's resolved train config (as a dict), checked here, before Ray starts, so a
     wrong key fails in one line that names it."""
-    from dataclasses import replace
-
     from unimo.platform.config import to_dict, with_overrides
 
-    base = replace(cfg.train, stage=cfg.stage)
+    base = cfg.train
     if base.debug:  # the debug sizes first, so the trial's own values (a codebook size) win over them
         base = stages.get(cfg.stage).debug_overrides(base)
     out = []
@@ -163,6 +162,12 @@ def summary(outcomes: list[dict], metric: str, stage: str, seeds: int) -> str:
     finished = [o["metrics"] for o in outcomes if o["status"] == "finished"]
     if stage == "motion_tokenizer" and finished:
         rows += ["", "Held-out motion (finished trials):", "", ev.ablation_table(finished, seeds)]
+    elif finished:  # every validation metric of the finished trials
+        keys = sorted({k for m in finished for k in m if k.startswith("val/")})
+        rows += ["", "Validation (finished trials):", "", "| trial | " + " | ".join(k[4:] for k in keys) + " |",
+                 "| --- |" + " --- |" * len(keys)]
+        rows += [f"| {o['name']} | " + " | ".join(f"{o['metrics'][k]:.4g}" if k in o["metrics"] else "" for k in keys) + " |"
+                 for o in outcomes if o["status"] == "finished"]
     return "\n".join(rows)
 
 
