@@ -46,8 +46,13 @@ def make_inputs(root: str, videos: int, frames: int) -> tuple[str, str, str]:
 
 
 def one_run(cpus: int, corpus: str, video: str, motion: str, out: str) -> float:
-    """In a fresh process (a fresh Ray of `cpus` CPUs): windows/s of a whole run."""
+    """In a fresh process pinned to `cpus` cores (a fresh Ray of `cpus` CPUs, its workers
+    inheriting the pinning): windows/s of a whole run. Without the pinning Ray's CPU count
+    only limits scheduling, and a "1 CPU" run still uses every core (PyAV decodes with
+    threads), so there is nothing left for 2 to gain."""
     code = f"""
+import os
+os.sched_setaffinity(0, set(range({cpus})))
 from unimo.pipelines.pretokenize import PretokenizeConfig, run_pretokenize
 from unimo.platform import ray_session
 ray_session.connect(num_cpus={cpus}, include_dashboard=False)
