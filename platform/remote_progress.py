@@ -41,11 +41,13 @@ class RemoteProgress:
         self._stack = contextlib.ExitStack()
         self.counts: dict[str, int] = {}
 
-    def _poller(self, key: str):
+    def _poller(self, key: str, fetch: bool):
+        """The first bar asks the actor; the others read what it got (one call a tick)."""
         import ray
 
         def poll():
-            self.counts = ray.get(self.handle.get.remote(), timeout=10)
+            if fetch:
+                self.counts = ray.get(self.handle.get.remote(), timeout=10)
             return self.counts.get(key, 0), None
 
         return poll
@@ -54,12 +56,16 @@ class RemoteProgress:
         from unimo.platform.console import PolledBar
 
         self.handle = _counter_class().remote()
-        for key, (unit, total) in self.bars.items():
-            self._stack.enter_context(PolledBar(self._poller(key), total, desc=key, unit=unit, interval=self.interval))
+        for i, (key, (unit, total)) in enumerate(self.bars.items()):
+            self._stack.enter_context(PolledBar(self._poller(key, fetch=i == 0), total, desc=key, unit=unit, interval=self.interval))
         return self
 
     def __exit__(self, *exc) -> None:
         import ray
 
+        try:  # the final counts for every bar; never in the way of an error already raised
+            self.counts = ray.get(self.handle.get.remote(), timeout=10)
+        except Exception:  # noqa: BLE001
+            pass
         self._stack.close()
         ray.kill(self.handle)

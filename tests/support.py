@@ -135,33 +135,48 @@ def write_token_shards(root, sources: int = 32, windows: int = 2, latent: int = 
     return root
 
 
+def wait_for_http(url: str, proc: subprocess.Popen, log: Path, headers: dict | None = None, timeout: float = 120) -> None:
+    """Until `url` answers 200 (a server that is still starting refuses or answers 5xx)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        assert proc.poll() is None, f"{proc.args[:3]} exited with {proc.returncode}:\n{log.read_text()[-4000:]}"
+        assert time.time() < deadline, f"{url} did not answer in {timeout} s:\n{log.read_text()[-4000:]}"
+        time.sleep(0.3)
+
+
+@contextlib.contextmanager
+def background(args: list, log: Path, env: dict | None = None):
+    """A server process, its output in `log`, killed with every descendant at the end."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(a) for a in args], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        kill_process_tree(proc.pid)
+        proc.wait()
+
+
 @contextlib.contextmanager
 def mlflow_server(folder: Path, artifacts: str, env: dict | None = None, timeout: float = 120):
     """`mlflow server` on a free port of 127.0.0.1: its SQLite store in `folder`, artifacts
     proxied to `artifacts` (a folder or an s3:// URL). Yields its URL once it answers; killed
     with its workers at the end. Its output goes to folder/mlflow.log."""
-    import urllib.request
-
     port, log = free_port(), Path(folder) / "mlflow.log"
     # no background job runners: eight processes a test has no use for, on two cores
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [str(Path(PYTHON).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-             "--backend-store-uri", f"sqlite:///{folder}/mlflow.db", "--artifacts-destination", str(artifacts)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    args = [Path(PYTHON).parent / "mlflow", "server", "--host", "127.0.0.1", "--port", port, "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{folder}/mlflow.db", "--artifacts-destination", artifacts]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + timeout
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.time() < deadline, f"mlflow server did not start:\n{log.read_text()[-3000:]}"
-            time.sleep(0.3)
+    with background(args, log, env) as proc:
+        wait_for_http(f"{url}/health", proc, log, timeout=timeout)
         yield url
-    finally:
-        kill_process_tree(proc.pid)
-        proc.wait()

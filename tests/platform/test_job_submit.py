@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from support import PYTHON, REPO, free_port, kill_process_tree, mlflow_server
+from support import PYTHON, REPO, background, free_port, mlflow_server, wait_for_http
 
 BIN = Path(PYTHON).parent  # the venv's `ray`, `mlflow` and `python`
 RUN_NAME = "submitted"
@@ -34,34 +34,6 @@ RUN_NAME = "submitted"
 def _plain(text: str) -> str:
     """CLI output without its colours."""
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
-
-
-def _wait_for_http(url: str, proc: subprocess.Popen, log: Path, headers: dict | None = None, timeout: float = 120) -> None:
-    """Until `url` answers 200 (a server that is still starting refuses or answers 5xx)."""
-    deadline = time.time() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        assert proc.poll() is None, f"{proc.args[:3]} exited with {proc.returncode}:\n{log.read_text()[-4000:]}"
-        assert time.time() < deadline, f"{url} did not answer in {timeout} s:\n{log.read_text()[-4000:]}"
-        time.sleep(0.5)
-
-
-@contextlib.contextmanager
-def _background(args: list, log: Path, env: dict) -> subprocess.Popen:
-    """A server process, its output in `log`, killed with every descendant at the end."""
-    with open(log, "w") as out:
-        proc = subprocess.Popen([str(a) for a in args], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        kill_process_tree(proc.pid)
-        proc.wait()
 
 
 def _wheel_modules(tmp_path: Path) -> Path:
@@ -106,7 +78,7 @@ def test_ray_job_submit_trains_on_a_token_auth_cluster_and_logs_to_the_tracking_
 
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, ray_tmp, ignore_errors=True)
-        head = stack.enter_context(_background(
+        head = stack.enter_context(background(
             [BIN / "ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
              "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--dashboard-agent-listen-port={free_port()}",
              f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
@@ -114,7 +86,7 @@ def test_ray_job_submit_trains_on_a_token_auth_cluster_and_logs_to_the_tracking_
             tmp_path / "ray_start.log", env))
         tracking_uri = stack.enter_context(mlflow_server(tmp_path, tmp_path / "mlartifacts"))  # while Ray starts
         modules, wd = _wheel_modules(tmp_path), _working_dir(tmp_path)
-        _wait_for_http(f"{dashboard_url}/api/version", head, tmp_path / "ray_start.log", headers=auth)
+        wait_for_http(f"{dashboard_url}/api/version", head, tmp_path / "ray_start.log", headers=auth)
 
         # Without the token the job server refuses: auth is on.
         with pytest.raises(urllib.error.HTTPError) as refused:
