@@ -19,7 +19,8 @@ from unimo.platform import storage
 from unimo.platform.config import option
 
 
-IMPORT_EXTENSIONS = {"amass": (".npz",), "bvh": (".bvh",)}
+IMPORT_EXTENSIONS = {"amass": (".npz",), "bvh": (".bvh",), "deepmimic": (".txt",)}
+REGISTRY_SOURCES = {"bvhtools": "bvh", "deepmimic": "deepmimic"}  # real mocap from package registries: its format
 
 
 @dataclass
@@ -31,8 +32,9 @@ class CorpusConfig:
     min_frames: int = option(0, help="if > 0, each clip's length is drawn uniformly from [min_frames, frames]")
     fps: float = option(30.0, help="frames per second")
     size: int = option(128, help="frame width and height in pixels (even)")
-    source: str = option("procedural", help="'procedural', 'amass PATH' / 'bvh PATH' to render imported motion, or "
-                                            "'bvhtools' (the registry's mocap, its training files)")
+    source: str = option("procedural", help="'procedural'; 'amass PATH', 'bvh PATH' or 'deepmimic PATH' to render imported "
+                                            "motion; or real mocap from the registries: 'bvhtools' or 'deepmimic' (see split)")
+    split: str = option("train", help="registry sources: their 'train' files, or 'held_out' (for evaluations: no model or prior trains on them)")
     videos: bool = option(True, help="render and encode each clip's video; false: motion labels only (enough to train a motion tokenizer; rendering is most of a clip's cost)")
     families: list[str] = option(list(procedural.FAMILIES), help="procedural motion families to draw from")
     body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl (or its folder)")
@@ -48,16 +50,24 @@ class CorpusConfig:
         unknown = set(self.families) - set(procedural.FAMILIES)
         if unknown:
             raise ValueError(f"unknown families {sorted(unknown)} (known: {', '.join(procedural.FAMILIES)})")
+        if self.split not in ("train", "held_out"):
+            raise ValueError(f"split must be 'train' or 'held_out', got '{self.split}'")
         self.source_kind()  # validates
 
     def source_kind(self) -> tuple[str, str | None]:
-        """('procedural', None), ('bvhtools', None) or ('amass' | 'bvh', PATH)."""
+        """('procedural', None), ('bvhtools' | 'deepmimic', None) or ('amass' | 'bvh' | 'deepmimic', PATH)."""
         kind, _, path = self.source.strip().partition(" ")
-        if kind in ("procedural", "bvhtools") and not path:
+        if (kind == "procedural" or kind in REGISTRY_SOURCES) and not path:
             return kind, None
         if kind in IMPORT_EXTENSIONS and path.strip():
             return kind, path.strip()
-        raise ValueError(f"source must be 'procedural', 'amass PATH', 'bvh PATH' or 'bvhtools', got '{self.source}'")
+        raise ValueError(f"source must be 'procedural', 'amass PATH', 'bvh PATH', 'deepmimic PATH', 'bvhtools' or 'deepmimic', "
+                         f"got '{self.source}'")
+
+    def file_format(self) -> str:
+        """The importer the source's files need ('procedural' for none)."""
+        kind, _ = self.source_kind()
+        return REGISTRY_SOURCES.get(kind, kind)
 
 
 def clip_id(index: int) -> str:
@@ -67,10 +77,10 @@ def clip_id(index: int) -> str:
 def motion_files(cfg: CorpusConfig) -> list[str]:
     """The files an import corpus draws its clips from (none for procedural motion)."""
     kind, path = cfg.source_kind()
-    if kind == "bvhtools":
-        from unimo.pipelines.registry_data import bvhtools_mocap
+    if kind in REGISTRY_SOURCES:
+        from unimo.pipelines.registry_data import registry_motion
 
-        return bvhtools_mocap("train")  # never the held-out file
+        return registry_motion(kind, cfg.split)
     return list_motion_files(kind, path) if path else []
 
 
@@ -86,13 +96,18 @@ def list_motion_files(kind: str, path: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=8)  # a corpus cuts many clips from each file, taking files in turn
-def load_motion_file(kind: str, path: str, kinematics, fps: float) -> Motion:
+def load_motion_file(kind: str, path: str, kinematics, fps: float, min_seconds: float = 0.0) -> Motion:
     """An imported file, retargeted to the body model and resampled to `fps` (once per
-    process: resampling a whole recording costs more than cutting a clip from it)."""
+    process: resampling a whole recording costs more than cutting a clip from it). Looping
+    clips (DeepMimic's) play until they last `min_seconds`."""
     if kind == "amass":
         from unimo.pipelines.amass import load_amass
 
         return load_amass(path, kinematics).resample(fps)
+    if kind == "deepmimic":
+        from unimo.pipelines.deepmimic import load_deepmimic
+
+        return load_deepmimic(path, kinematics, min_seconds=min_seconds).resample(fps)
     from unimo.pipelines.bvh import load_bvh
 
     return load_bvh(path, kinematics).resample(fps)
@@ -104,10 +119,14 @@ def make_motion(cfg: CorpusConfig, index: int, rng: np.random.Generator, kinemat
     if kind == "procedural":
         family = cfg.families[int(rng.integers(len(cfg.families)))]
         return procedural.generate(family, frames, cfg.fps, rng, kinematics)
-    source = files[index % len(files)]
-    full = load_motion_file("bvh" if kind == "bvhtools" else kind, source, kinematics, cfg.fps)
-    if len(full) < frames:
-        raise ValueError(f"'{source}' has {len(full)} frames at {cfg.fps} fps, fewer than frames={frames}")
+    # Files in turn; one too short for the clip (a short, non-looping clip) passes its turn on.
+    for k in range(len(files)):
+        source = files[(index + k) % len(files)]
+        full = load_motion_file(cfg.file_format(), source, kinematics, cfg.fps, (cfg.frames + 1) / cfg.fps)
+        if len(full) >= frames:
+            break
+    else:
+        raise ValueError(f"every motion file of '{cfg.source}' has fewer than frames={frames} frames at {cfg.fps} fps")
     start = int(rng.integers(0, len(full) - frames + 1))
     motion = full.window(start, frames)
     motion.meta["start_frame"] = start

@@ -75,3 +75,17 @@ def place_on_ground(poses: np.ndarray, trans: np.ndarray, betas: np.ndarray, kin
     out = np.asarray(trans, dtype=np.float32).copy()
     out[:, 1] -= lowest if per_frame else lowest.min()
     return out
+
+
+def rigidly_moved(poses: np.ndarray, trans: np.ndarray, betas: np.ndarray, rot: np.ndarray, shift: np.ndarray, kinematics):
+    """(poses, trans) of the same motion after x -> rot @ x + shift: every joint moves exactly
+    so. `rot` (3, 3) or per frame (T, 3, 3), `shift` (3,) or (T, 3). SMPL turns the body
+    about the pelvis joint J0(betas), not the origin (root joint = J0 + trans), so the
+    translation becomes rot @ (J0 + trans) - J0 + shift, not rot @ trans + shift."""
+    poses = np.asarray(poses, np.float64).reshape(len(trans), -1).copy()
+    rot = np.broadcast_to(np.asarray(rot, np.float64), (len(poses), 3, 3))
+    with torch.no_grad():
+        j0 = kinematics.rest_joints(torch.as_tensor(betas, dtype=torch.float32).reshape(-1))[0].double().numpy()
+    poses[:, :3] = Rotation.from_matrix(rot @ Rotation.from_rotvec(poses[:, :3]).as_matrix()).as_rotvec()
+    moved = np.einsum("tij,tj->ti", rot, np.asarray(trans, np.float64) + j0) - j0 + shift
+    return poses.astype(np.float32), moved.astype(np.float32)

@@ -4,6 +4,10 @@
       -> keypoints (sidecar labels, or a detector stage)
       -> fit + encode (map_batches) -> write_parquet (staging) -> commit (driver)
 
+The fit is in the camera's frame; each window is also moved to the gravity-aligned frame
+that learning uses (pipelines/gravity.py): exactly, with the label camera when the input
+has sidecar labels; estimated from the fitted body for real video.
+
 Bad inputs never stop the run: each stage catches errors per input or window and records
 them in the errors table (Ray Data's own error budget would drop whole blocks, good rows
 with the bad). A run writes into OUTPUT/_staging/<run>/ and commits at the end: shards are
@@ -78,8 +82,7 @@ def record_stats(staging: str, rows: list[dict]) -> None:
 
     if not rows:
         return
-    tensor = lambda r, key, width: torch.from_numpy(np.asarray(r[key], np.float32).reshape(-1, width))  # noqa: E731
-    feats = torch.cat([to_features(tensor(r, "poses", 72), tensor(r, "trans", 3), tensor(r, "betas", 10)[0]) for r in rows]).double()
+    feats = torch.cat([to_features(*(torch.from_numpy(m) for m in shards.motion(r).values())) for r in rows]).double()
     name = hashlib.sha1("\n".join(sorted(r["clip_id"] + r["source"] for r in rows)).encode()).hexdigest()
     storage.write_json(storage.join(staging, STATS, f"{name}.json"), {
         "windows": len(rows), "frames": len(feats), "sum": feats.sum(0).tolist(), "sum_sq": (feats**2).sum(0).tolist()})
@@ -105,10 +108,11 @@ def decode_stage(row: dict, cfg: PreprocessConfig, staging: str, progress=None) 
         record_error(staging, row, "decode", e)
         return []
     kp = conf = K = None
+    camera = np.full((len(frames), 3, 4), np.nan, np.float32)  # the label camera [R | t], where there is one
     label = sidecar_label_path(source) if cfg.keypoints in ("auto", "labels") else None
     if label:
         try:
-            kp, conf, K = _sidecar_keypoints(corpus_format.read_label(label), index, crop)
+            kp, conf, K, camera = _sidecar_keypoints(corpus_format.read_label(label), index, crop)
         except Exception as e:  # noqa: BLE001
             record_error(staging, row, "keypoints", e)
             return []
@@ -123,7 +127,8 @@ def decode_stage(row: dict, cfg: PreprocessConfig, staging: str, progress=None) 
     return [
         {**row, "clip_id": f"{stem}-{start:06d}", "start_frame": start, "num_frames": length,
          "frames": frames[start : start + length], "keypoints2d": kp[start : start + length],
-         "keypoint_conf": conf[start : start + length], "K": K, "keypoint_source": "labels" if label else NO_KEYPOINTS}
+         "keypoint_conf": conf[start : start + length], "K": K, "camera": camera[start : start + length],
+         "keypoint_source": "labels" if label else NO_KEYPOINTS}
         for start, length in spans
     ]
 
@@ -133,7 +138,9 @@ def _sidecar_keypoints(label: dict, index: np.ndarray, crop: Crop):
         raise ValueError(f"labels have {len(label['keypoints2d'])} frames, the video more")
     kp = crop.apply_points(label["keypoints2d"][index].astype(np.float32))
     conf = label["visibility"][index].astype(np.float32)
-    return kp, conf, crop.apply_K(label["K"].astype(np.float64))
+    # cropping and scaling change the intrinsics only: the camera's pose stays the label's
+    camera = np.concatenate([label["R"][index], label["t"][index][..., None]], -1).astype(np.float32)
+    return kp, conf, crop.apply_K(label["K"].astype(np.float64)), camera
 
 
 def default_K(size: int) -> np.ndarray:
@@ -145,17 +152,20 @@ def default_K(size: int) -> np.ndarray:
 class FitStage:
     """Fits SMPL to each window's keypoints and encodes its frames; emits shard rows."""
 
-    def __init__(self, cfg: PreprocessConfig, staging: str, progress=None):
+    def __init__(self, cfg: PreprocessConfig, staging: str, progress=None, lifter: dict | None = None):
         import torch
 
+        from unimo.pipelines import fit_init
         from unimo.platform import body_model
 
         torch.set_num_threads(1)  # one core per worker: Ray provides the parallelism
+        fit_init.install(lifter)  # the driver's, so that no node trains its own
         self.cfg, self.staging, self.progress = cfg, staging, progress
         self.kinematics = body_model.load_kinematics(cfg.body_model)
 
     def __call__(self, batch: dict) -> pa.Table:
         from unimo.pipelines.fit import fit_windows
+        from unimo.pipelines.gravity import to_world
         from unimo.pipelines.video_io import encode_mp4
 
         rows = [{k: batch[k][i] for k in batch} for i in range(len(batch["source"]))]
@@ -183,12 +193,17 @@ class FitStage:
                     record_error(self.staging, r, "fit", e)
                 continue
             for i, r in enumerate(keep):
+                camera = np.asarray(r["camera"], np.float64)
+                world = to_world(res.poses[i], res.trans[i], res.betas[i], self.kinematics,
+                                 camera=(camera[..., :3], camera[..., 3]) if np.isfinite(camera).all() else None)
                 out.append({
                     "clip_id": r["clip_id"], "source": r["source"], "source_size": int(r["source_size"]),
                     "source_mtime": str(r["source_mtime"]), "start_frame": int(r["start_frame"]), "num_frames": length,
                     "fps": self.cfg.decode.fps, "width": self.cfg.decode.size, "height": self.cfg.decode.size,
                     "frames_mp4": encode_mp4(np.asarray(r["frames"]), self.cfg.decode.fps),
                     "poses": res.poses[i].ravel(), "trans": res.trans[i].ravel(), "betas": res.betas[i],
+                    "world_poses": world.poses.ravel(), "world_trans": world.trans.ravel(),
+                    "world_from_camera": world.world_from_camera.ravel(), "gravity_source": world.source,
                     "K": np.asarray(r["K"], np.float32).ravel(), "keypoints2d": np.asarray(r["keypoints2d"], np.float32).ravel(),
                     "keypoint_conf": np.asarray(r["keypoint_conf"], np.float32).ravel(),
                     "keypoint_source": str(r["keypoint_source"]), "fit_residual_px": res.residual_px[i],
@@ -337,6 +352,12 @@ def run_preprocess(cfg: PreprocessConfig) -> Summary:
     ledger = {"clips": 0, "frames": 0, "errors": 0}
     if todo:
         ray_session.connect()
+        lifter = None
+        if cfg.fit.init == "learned":  # trained here on first use, then handed to every fit actor
+            from unimo.pipelines import fit_init
+            from unimo.platform import body_model
+
+            lifter = fit_init.shareable(body_model.load_kinematics(cfg.body_model))
         with RemoteProgress({"videos": ("video", len(todo)), "windows fitted": ("window", None)}) as counts:
             ds = ray.data.from_items(todo, override_num_blocks=len(todo))
             # Fractional CPUs: stages that each hold a whole core can starve one another on small
@@ -348,7 +369,7 @@ def run_preprocess(cfg: PreprocessConfig) -> Summary:
 
                 ds = add_detector_stage(ds)
             ds = ds.map_batches(
-                FitStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging, "progress": counts.handle},
+                FitStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging, "progress": counts.handle, "lifter": lifter},
                 batch_size=cfg.fit_batch,
                 # start them all at once (a late actor imports torch while the others wait)
                 compute=ray.data.ActorPoolStrategy(min_size=min(cpus, len(todo)), max_size=cpus), num_cpus=0.5,

@@ -6,8 +6,9 @@
 
 Input: a corpus with videos (jobs/make_corpus.py, or your own in its layout), whose labels
 hold SMPL motion in the gravity-aligned world frame (y up) the motion tokenizer trains on.
-Preprocessing shards of schema 1 hold camera-frame fits; they are refused until the shards
-carry gravity-aligned motion (the real-motion fit issue), rather than tokenized wrong.
+Preprocessing shards now carry that frame too (`shards.MOTION_COLUMNS`), but reading them
+here (frames from `frames_mp4`, motion from those columns) is not built yet: they are
+refused in one line rather than half-read.
 
 Bad inputs never stop the run: they go to the errors table and every good window is
 written. A run commits at its end; a rerun skips inputs already committed and removes what
@@ -87,8 +88,8 @@ def discover(corpus: str) -> list[dict]:
     from unimo.pipelines import corpus_format
 
     if storage.exists(storage.join(corpus, shards.MANIFEST)):
-        raise UnimoError(f"'{corpus}' holds preprocessing shards (schema {shards.SCHEMA_VERSION}): their motion is in the camera "
-                         "frame, and the motion tokenizer takes gravity-aligned motion; pre-tokenize a corpus instead")
+        raise UnimoError(f"'{corpus}' holds preprocessing shards: pre-tokenization reads a corpus (videos and labels) "
+                         "and does not read shards yet; pre-tokenize a corpus instead")
     if not storage.exists(storage.join(corpus, corpus_format.MANIFEST)):
         raise UnimoError(f"input '{corpus}' is not a corpus ({corpus_format.MANIFEST} missing)")
     manifest = corpus_format.CorpusManifest.read(corpus)

@@ -4,6 +4,8 @@ never committed (licences: see each function).
 - `bvhtools_mocap()`: motion capture from bvhtools 1.6.0's source distribution
   (testBvhFiles/*.bvh: Hips-rooted humanoids at 24-30 fps). The package's code is MIT;
   test.bvh and test2.bvh match Ubisoft LAFAN1 (CC BY-NC-ND): use, don't redistribute.
+- `deepmimic_clips()`: DeepMimic's humanoid motion clips from the pybullet 3.2.7 wheel
+  (pybullet_data/data/motions/humanoid3d_*.txt, about 34 s in all).
 - `sports2d_demo_video()`: Sports2D/Demo/demo.mp4 from the sports2d 0.8.34 wheel, a
   full-body jump.
 """
@@ -34,8 +36,7 @@ def _download(spec: str, folder: str, source: bool) -> str:
     if existing:
         return os.path.join(folder, existing[0])
     args = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", spec, "-d", folder]
-    if source:
-        args[5:5] = ["--no-binary", ":all:"]
+    args[5:5] = ["--no-binary", ":all:"] if source else ["--only-binary", ":all:"]
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
     existing = [f for f in os.listdir(folder) if f.endswith((".whl", ".tar.gz"))]
     if done.returncode != 0 or not existing:
@@ -66,6 +67,42 @@ def bvhtools_mocap(split: str = "all") -> list[str]:
     if split != "all":
         names = [f for f in names if (f in MOCAP_HELD_OUT) == (split == "held_out")]
     return [os.path.join(out, f) for f in names]
+
+
+# DeepMimic's held-out clips: upright everyday motion no prior or tokenizer trains on. The
+# others (acrobatics, floor work, and a run, a kick and a dance) are the training files.
+DEEPMIMIC_HELD_OUT = ("humanoid3d_walk.txt", "humanoid3d_jump.txt", "humanoid3d_punch.txt", "humanoid3d_dance_b.txt",
+                      "humanoid3d_spin.txt")
+
+
+def deepmimic_clips(split: str = "all") -> list[str]:
+    """The DeepMimic clips: 'all', 'train' (all but DEEPMIMIC_HELD_OUT) or 'held_out'."""
+    if split not in ("all", "train", "held_out"):
+        raise ValueError(f"split must be 'all', 'train' or 'held_out', got '{split}'")
+    folder = cache_dir("pybullet-3.2.7")
+    out = os.path.join(folder, "motions")
+    if not os.path.isdir(out):
+        wheel = _download("pybullet==3.2.7", folder, source=False)
+        tmp = f"{out}.tmp{os.getpid()}"
+        with zipfile.ZipFile(wheel) as z:
+            members = [n for n in z.namelist() if n.startswith("pybullet_data/data/motions/humanoid3d_") and n.endswith(".txt")]
+            os.makedirs(tmp, exist_ok=True)
+            for name in members:
+                with open(os.path.join(tmp, os.path.basename(name)), "wb") as dst:
+                    dst.write(z.read(name))
+        os.replace(tmp, out)
+    names = sorted(f for f in os.listdir(out) if f.endswith(".txt"))
+    if split != "all":
+        names = [f for f in names if (f in DEEPMIMIC_HELD_OUT) == (split == "held_out")]
+    return [os.path.join(out, f) for f in names]
+
+
+def registry_motion(name: str, split: str) -> list[str]:
+    """A registry's real mocap files by source name: 'bvhtools' or 'deepmimic'."""
+    sources = {"bvhtools": bvhtools_mocap, "deepmimic": deepmimic_clips}
+    if name not in sources:
+        raise ValueError(f"unknown registry motion '{name}' (known: {', '.join(sources)})")
+    return sources[name](split)
 
 
 def sports2d_demo_video() -> str:

@@ -13,6 +13,13 @@ RGB, and decoded at thousands of frames a second per core, far faster than train
 them; per-frame JPEG would allow random access to single frames, which no stage needs.
 Arrays are stored as flat float32 lists with their shapes implied by `num_frames`, so
 pyarrow, pandas and DuckDB read the shards without unimo.
+
+Two frames hold the same fitted motion. The fit itself is in the camera's frame (`poses`,
+`trans`: for drawing the body over the frames only). The motion frame for learning is the
+gravity-aligned one (MOTION_COLUMNS: y up, metres, soles on y = 0, heading from the camera's
+view; see pipelines/gravity.py), the frame of corpus labels too, so shards and corpora train
+together without mixing frames. `world_from_camera` maps one to the other, and
+`gravity_source` says whether gravity came from the labels' camera or was estimated.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import pyarrow as pa
 from unimo.platform import storage
 from unimo.platform.errors import UnimoError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the gravity-aligned motion (world_*) beside the camera-frame fit
 CLIPS, ERRORS, LEDGER, STAGING = "clips", "errors", "_ledger", "_staging"
 MANIFEST = "manifest.json"
 
@@ -41,9 +48,13 @@ CLIP_SCHEMA = pa.schema([
     ("width", pa.int32()),
     ("height", pa.int32()),
     ("frames_mp4", pa.binary()),        # the window's frames, H.264
-    ("poses", _f32),                    # T x 72 axis-angle, camera frame
-    ("trans", _f32),                    # T x 3 metres, camera frame
+    ("poses", _f32),                    # T x 72 axis-angle, camera frame (overlays only)
+    ("trans", _f32),                    # T x 3 metres, camera frame (overlays only)
     ("betas", _f32),                    # 10
+    ("world_poses", _f32),              # T x 72 axis-angle, gravity-aligned frame (for learning)
+    ("world_trans", _f32),              # T x 3 metres, gravity-aligned frame (for learning)
+    ("world_from_camera", _f32),        # T x 3 x 4: x_world = M[:, :3] @ x_cam + M[:, 3]
+    ("gravity_source", pa.string()),    # "labels" (exact, the label's camera) or "estimated"
     ("K", _f32),                        # 3 x 3 intrinsics of the stored frames
     ("keypoints2d", _f32),              # T x 24 x 2 pixels (input to the fit)
     ("keypoint_conf", _f32),            # T x 24 visibility or detector confidence
@@ -61,8 +72,12 @@ ERROR_SCHEMA = pa.schema([
 ])
 
 # Shapes of the array columns, per frame (None: per window).
-ARRAY_SHAPES = {"poses": (72,), "trans": (3,), "betas": None, "K": None, "keypoints2d": (24, 2),
-                "keypoint_conf": (24,), "fit_residual_px": ()}
+ARRAY_SHAPES = {"poses": (72,), "trans": (3,), "betas": None, "world_poses": (72,), "world_trans": (3,),
+                "world_from_camera": (3, 4), "K": None, "keypoints2d": (24, 2), "keypoint_conf": (24,), "fit_residual_px": ()}
+
+# The motion frame for learning: what every reader of shard motion (training windows, the
+# manifest's statistics, pre-tokenization) takes, as (poses, trans, betas).
+MOTION_COLUMNS = ("world_poses", "world_trans", "betas")
 
 
 def array(row: dict, column: str) -> np.ndarray:
@@ -76,6 +91,12 @@ def array(row: dict, column: str) -> np.ndarray:
     return flat.reshape(int(row["num_frames"]), *shape)
 
 
+def motion(row: dict) -> dict[str, np.ndarray]:
+    """A row's motion for learning, {poses (T, 72), trans (T, 3), betas (10,)}: the
+    gravity-aligned frame, the one corpus labels use."""
+    return {key: array(row, column) for key, column in zip(("poses", "trans", "betas"), MOTION_COLUMNS)}
+
+
 @dataclass
 class Manifest:
     clips: int
@@ -85,7 +106,7 @@ class Manifest:
     config_hash: str
     code_version: str
     runs: list[str] = field(default_factory=list)
-    # mean and std of the motion features (poses, trans, betas) over every frame
+    # mean and std of the motion features (of MOTION_COLUMNS) over every frame
     stats: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 

@@ -11,6 +11,10 @@ import uuid
 import pytest
 from support import PYTHON, free_port
 
+# The fit's learned initialisation trains once per machine (6,000 steps, minutes on a core);
+# tests train a small one (cached apart, by its step count). Jobs that tests start inherit it.
+os.environ.setdefault("UNIMO_LIFTER_STEPS", "800")
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_environment(tmp_path_factory):

@@ -1,7 +1,10 @@
 """Motion windows for training, from either kind of dataset unimo writes:
 
-- preprocessed shards (OUTPUT/manifest.json, clips/*.parquet): fitted SMPL pseudo-labels;
+- preprocessed shards (OUTPUT/manifest.json, clips/*.parquet): fitted SMPL pseudo-labels,
+  their gravity-aligned motion (`shards.MOTION_COLUMNS`), never the camera-frame fit;
 - a corpus (ROOT/corpus.json, labels/*.npz): ground-truth SMPL of synthetic or imported motion.
+
+Both are in the same world frame (y up, ground at y = 0), so they train together.
 
 Several sources train together when given comma-separated (for example procedural motion
 and a corpus imported from mocap). Every clip is cut into non-overlapping windows of
@@ -32,7 +35,7 @@ def corpus_clip_windows(row: dict, window: int) -> list[dict]:
 def shard_clip_windows(row: dict, window: int) -> list[dict]:
     from unimo.pipelines import shards
 
-    return _windows(shards.array(row, "poses"), shards.array(row, "trans"), shards.array(row, "betas"), window)
+    return _windows(*shards.motion(row).values(), window)
 
 
 def window_sources(spec: str, window: int) -> list[ExampleSource]:
@@ -46,8 +49,9 @@ def window_sources(spec: str, window: int) -> list[ExampleSource]:
             rows = [{"clip_id": c, "path": corpus_format.label_path(url, c)} for c in corpus_format.CorpusManifest.read(url).clip_ids]
             sources.append(ExampleSource(corpus_clip_windows, {"window": window}, rows=rows))
         else:
+            shards.Manifest.read(url)  # shards of another schema are refused here, in one line
             sources.append(ExampleSource(shard_clip_windows, {"window": window}, parquet=storage.join(url, shards.CLIPS),
-                                         columns=["clip_id", "num_frames", "poses", "trans", "betas"]))
+                                         columns=["clip_id", "num_frames", *shards.MOTION_COLUMNS]))
     return sources
 
 
