@@ -2,14 +2,16 @@
 
     python jobs/pretokenize.py --input ./corpus --output ./tokens \
         --video_tokenizer runs:/<run id> --motion_tokenizer runs:/<run id>
-    python jobs/pretokenize.py --input s3://bucket/corpus --output s3://bucket/tokens \
+    python jobs/pretokenize.py --input s3://bucket/shards --output s3://bucket/tokens \
         --video_tokenizer cosmos:/models/Cosmos-Tokenizer-DV4x8x8 --motion_tokenizer ./ckpt frames=33 size=128
 
-Each video is cut into windows of `frames` frames (1 + t * k for the video tokenizer's t);
-an actor pool holding both tokenizers (on GPUs when the cluster has them) writes
-OUTPUT/tokens/*.parquet and a manifest.json (schema in unimo/pipelines/token_shards.py).
-Bad inputs go to OUTPUT/errors/*.parquet and every good window is written; a rerun on the
-same output skips inputs already done.
+The input is a corpus (jobs/make_corpus.py: videos and labels) or preprocessing shards
+(jobs/preprocess.py: each row's frames and its gravity-aligned motion, never the
+camera-frame fit). Each video or shard row is cut into windows of `frames` frames (1 + t * k
+for the video tokenizer's t); an actor pool holding both tokenizers (on GPUs when the
+cluster has them) writes OUTPUT/tokens/*.parquet and a manifest.json (schema in
+unimo/pipelines/token_shards.py). Bad inputs go to OUTPUT/errors/*.parquet and every good
+window is written; a rerun on the same output skips inputs already done.
 """
 
 from __future__ import annotations

@@ -61,10 +61,12 @@ class FitConfig:
     robust_sigma_px: float = option(40.0, help="Geman-McClure scale of the 2D residual, pixels")
     pose_prior: float = option(1.0, help="weight of the simple pose prior (small angles, no backward knees)")
     shape_prior: float = option(0.5, help="weight of the shape prior (too strong, and proportions and depths go wrong)")
-    smooth_joints: float = option(100.0, help="weight of joint acceleration (m/frame^2)^2 (more holds real motion back)")
+    smooth_joints: float = option(300.0, help="weight of joint acceleration (m/frame^2)^2 (more holds real motion back)")
     smooth_pose: float = option(1.0, help="weight of pose velocity")
     converged_px: float = option(6.0, help="a window converged when its mean residual is below this")
     gmm_prior: float = option(0.0, help="weight of the GMM pose prior (pose_prior.py); 0 disables it")
+    noise_ref_px: float = option(1.0, help="priors weigh (1 + (sigma / this)^2) times more for keypoints with noise sigma "
+                                           "(estimated per window); 0: fixed weights")
     init: Literal["learned", "search"] = option("learned", help="'learned': start from the pose lifter (fit_init.py) and refine; 'search': headings x prior modes")
     headings: int = option(4, help="search: initial facing directions tried per window (root-only warm-up)")
     keep_headings: int = option(2, help="search: headings kept after the root-only warm-up")
@@ -88,6 +90,19 @@ def _project(points: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     fx, fy = K[:, 0, 0, None, None, None], K[:, 1, 1, None, None, None]
     cx, cy = K[:, 0, 2, None, None, None], K[:, 1, 2, None, None, None]
     return torch.cat([xy[..., :1] * fx + cx, xy[..., 1:] * fy + cy], dim=-1)
+
+
+def keypoint_noise_px(kp: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+    """(B,) the keypoints' noise, pixels, per window: from their third differences in time,
+    where motion leaves almost nothing at video rates (exact keypoints of real mocap give
+    0.05 px) and independent noise of std s leaves std s * sqrt(20); the median makes it robust.
+    Noisier keypoints say less, so the fit leans more on its priors (a Gaussian likelihood
+    with that std, in effect)."""
+    if kp.shape[1] < 4:
+        return torch.zeros(kp.shape[0])
+    seen = (vis[:, 3:] > 0) & (vis[:, 2:-1] > 0) & (vis[:, 1:-2] > 0) & (vis[:, :-3] > 0)
+    d3 = (kp[:, 3:] - 3 * kp[:, 2:-1] + 3 * kp[:, 1:-2] - kp[:, :-3]).abs()
+    return torch.stack([d3[b][seen[b]].median() if seen[b].any() else torch.tensor(0.0) for b in range(len(kp))]) / (0.6745 * 20**0.5)
 
 
 def _gmof(residual_sq: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -118,6 +133,7 @@ class _Objective:
         self.kp, self.vis, self.K, self.kin, self.cfg, self.gmm = kp, vis, K, kinematics, cfg, gmm
         self.torso = torch.zeros(NUM_JOINTS)
         self.torso[_TORSO_JOINTS] = 1.0
+        self.data_weight = torch.ones(len(kp))  # per window: 1 / the prior scale of its keypoint noise
 
     def __call__(self, win, params, full: bool = True):
         root6d, body6d, trans, betas = params
@@ -130,7 +146,7 @@ class _Objective:
         uv = _project(joints, self.K[win])
         res_sq = ((uv - self.kp[win]) ** 2).sum(-1)
         vis = self.vis[win] if full else self.vis[win] * self.torso
-        loss = (_gmof(res_sq, cfg.robust_sigma_px) * vis).sum((1, 2)) / vis.sum((1, 2)).clamp(min=1)
+        loss = (_gmof(res_sq, cfg.robust_sigma_px) * vis).sum((1, 2)) / vis.sum((1, 2)).clamp(min=1) * self.data_weight[win]
         if full:
             body = aa[:, :, 1:]
             bend = sum(torch.relu(-sign * body[:, :, j - 1, axis]) ** 2 for j, (axis, sign) in _BENDS_FORWARD_ONLY.items())
@@ -184,6 +200,8 @@ def fit_windows(
 
         gmm = load_gmm_prior()
     objective = _Objective(kp, vis, Kt, kinematics, cfg, gmm if cfg.gmm_prior > 0 else None)
+    if cfg.noise_ref_px > 0:
+        objective.data_weight = 1.0 / (1.0 + (keypoint_noise_px(kp, vis) / cfg.noise_ref_px) ** 2)
     search = _search if cfg.init == "search" else _from_lifter
     win, params = search(objective, kp, vis, Kt, kinematics, cfg, gmm)
     B, T = kp.shape[:2]

@@ -71,3 +71,57 @@ def evaluate_fit(corpus: str, clip_ids: list[str], noise_px: float, seed: int, c
         "frames_per_s_core": float(sum(merged["frames"]) / sum(merged["seconds"])),  # each task fits on one thread
         "per_window": merged,
     }
+
+
+def evaluate_fit_on_video(video: str, output: str, preprocess_overrides: list[str], body_model: str) -> dict:
+    """Preprocess a real video with the detector, then measure what needs no 3D truth: the
+    2D residual of the fit, its jitter (the third difference of the camera-frame joints,
+    m/s^3; and of their projection, px/s^3, against the detector's own keypoints), and an
+    overlay of the fitted body on a frame (returned as RGB, the frame with the body drawn)."""
+    import pyarrow.dataset as pads
+
+    from unimo.pipelines import shards
+    from unimo.pipelines.overlay import draw_body
+    from unimo.pipelines.preprocess import PreprocessConfig, run_preprocess
+    from unimo.pipelines.video_io import decode
+    from unimo.platform import body_model as bm
+    from unimo.platform.config import load_config
+
+    cfg = load_config(PreprocessConfig, None, [f"input={video}", f"output={output}", "keypoints=mediapipe",
+                                               f"body_model={body_model}", *preprocess_overrides])
+    summary = run_preprocess(cfg)
+    rows = sorted(pads.dataset(f"{output}/{shards.CLIPS}", format="parquet").to_table().to_pylist(), key=lambda r: r["start_frame"])
+    if not rows:
+        raise ValueError(f"no window of '{video}' was fitted ({summary.inputs_failed} failed inputs): see {output}/{shards.ERRORS}")
+    kin = bm.load_kinematics(body_model)
+    residual, window_frames, jitter, kp_jitter, fit_2d_jitter = [], [], [], [], []
+    for r in rows:
+        fps, T = float(r["fps"]), int(r["num_frames"])
+        with torch.no_grad():
+            joints = kin(torch.from_numpy(shards.array(r, "poses")), torch.from_numpy(shards.array(r, "betas")),
+                         torch.from_numpy(shards.array(r, "trans"))).numpy()
+        conf = shards.array(r, "keypoint_conf")
+        seen = conf > 0.3
+        third = lambda x: np.diff(x, n=3, axis=0) * fps**3  # noqa: E731
+        jitter.append(np.linalg.norm(third(joints), axis=-1).mean())
+        kp_jitter.append((np.linalg.norm(third(shards.array(r, "keypoints2d")), axis=-1) * seen[3:]).sum() / max(seen[3:].sum(), 1))
+        K = shards.array(r, "K")
+        uv = joints[..., :2] / joints[..., 2:] * K[[0, 1], [0, 1]] + K[:2, 2]  # the fit, seen by the camera
+        fit_2d_jitter.append((np.linalg.norm(third(uv), axis=-1) * seen[3:]).sum() / max(seen[3:].sum(), 1))
+        residual.append(float(shards.array(r, "fit_residual_px").mean()))
+        window_frames.append(T)
+    # the overlay: the window whose middle frame has the person most spread out (mid-jump)
+    best = max(rows, key=lambda r: np.ptp(shards.array(r, "keypoints2d")[int(r["num_frames"]) // 2], axis=0).prod())
+    frames, _ = decode(best["frames_mp4"])
+    k = int(best["num_frames"]) // 2
+    drawn = draw_body(frames[k : k + 1], shards.array(best, "poses")[k : k + 1], shards.array(best, "trans")[k : k + 1],
+                      shards.array(best, "betas"), shards.array(best, "K"), body_model)[0]
+    return {
+        "windows": len(rows), "frames": int(sum(window_frames)), "fps": float(rows[0]["fps"]),
+        "residual_px": float(np.average(residual, weights=window_frames)),
+        "jitter_m_s3": float(np.average(jitter, weights=window_frames)),
+        "keypoint_jitter_px_s3": float(np.average(kp_jitter, weights=window_frames)),
+        "fit_2d_jitter_px_s3": float(np.average(fit_2d_jitter, weights=window_frames)),
+        "image_size": int(rows[0]["width"]), "overlay": np.concatenate([frames[k], drawn], axis=1),
+        "overlay_window": f"{best['clip_id']} frame {k}",
+    }

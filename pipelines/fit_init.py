@@ -32,7 +32,7 @@ from unimo.platform.smpl_skeleton import JOINT, MIRROR, NUM_JOINTS
 LIFTER_VERSION = 1
 LIFTER_SEED = 424_242
 VISIBLE = 0.3  # keypoints with less confidence are left out of the lifter's input
-STEPS = int(os.environ.get("UNIMO_LIFTER_STEPS", 6000))  # tests train a small one (conftest)
+STEPS = int(os.environ.get("UNIMO_LIFTER_STEPS", 8000))  # tests train a small one (conftest)
 _PELVIS, _NECK = JOINT["pelvis"], JOINT["neck"]
 
 
@@ -109,7 +109,7 @@ def random_views(poses: torch.Tensor, kinematics, rng: torch.Generator):
 
 
 def train_lifter(poses: np.ndarray, kinematics, steps: int = STEPS, batch: int = 256, seed: int = LIFTER_SEED,
-                 noise: float = 0.03, unseen: float = 0.1, progress: bool = False) -> PoseLifter:
+                 noise: float = 0.01, unseen: float = 0.05, progress: bool = False) -> PoseLifter:
     """Fit a PoseLifter on world-frame SMPL poses (N, 72), mirrored as well."""
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
@@ -154,6 +154,10 @@ def load_lifter(kinematics) -> PoseLifter:
         return _LOADED[key]
     path = os.environ.get("UNIMO_LIFTER") or os.path.join(_cache_dir(), "priors", f"fit_lifter_v{LIFTER_VERSION}_{STEPS}_{key}.pt")
     if not os.path.exists(path):
+        from unimo.platform import console
+
+        console.say(f"training the fit's pose lifter for this machine ({STEPS} steps, about {STEPS * 50 // 60000 + 1} min on a core, once; "
+                    f"cached in {os.path.dirname(path)})")
         poses, sources = training_poses()
         with torch.random.fork_rng(), torch.enable_grad():  # callers may be inside no_grad
             model = train_lifter(poses, kinematics)

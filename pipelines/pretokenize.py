@@ -4,11 +4,14 @@
       -> tokenize (map_batches, an actor pool: both tokenizers loaded once per actor, on a
          GPU when the cluster has one) -> write_parquet (staging) -> commit (driver)
 
-Input: a corpus with videos (jobs/make_corpus.py, or your own in its layout), whose labels
-hold SMPL motion in the gravity-aligned world frame (y up) the motion tokenizer trains on.
-Preprocessing shards now carry that frame too (`shards.MOTION_COLUMNS`), but reading them
-here (frames from `frames_mp4`, motion from those columns) is not built yet: they are
-refused in one line rather than half-read.
+Input, either of:
+  - a corpus with videos (jobs/make_corpus.py, or your own in its layout): one input per
+    video, its motion from the label;
+  - preprocessing shards (jobs/preprocess.py): one input per shard row (one window), its
+    frames from `frames_mp4`, its motion from `shards.MOTION_COLUMNS`.
+Both give motion in the gravity-aligned world frame (y up) the motion tokenizer trains on;
+a shard's camera-frame `poses`/`trans` are for overlays and never tokenized. The driver
+reads only the shards' light columns; each task reads its own row's frames and motion.
 
 Bad inputs never stop the run: they go to the errors table and every good window is
 written. A run commits at its end; a rerun skips inputs already committed and removes what
@@ -37,7 +40,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PretokenizeConfig:
-    input: str = option(help="a corpus URL with videos and labels (required)")
+    input: str = option(help="a corpus URL with videos and labels, or preprocessing shards (required)")
     output: str = option(help="output URL for tokens/, errors/ and manifest.json (required)")
     video_tokenizer: str = option(help="checkpoint folder, state.pt, runs:/<run id>, or cosmos:PATH (required)")
     motion_tokenizer: str = option(help="checkpoint folder, state.pt, runs:/<run id> or models:/<name>@champion (required)")
@@ -84,35 +87,78 @@ def prepare_resume(output: str) -> set[tuple]:
 # -- stages (module-level: Ray ships them to workers) ---------------------------------------
 
 
-def discover(corpus: str) -> list[dict]:
+def discover(url: str) -> list[dict]:
+    """Inputs as rows of (clip_id, source, source_size, source_mtime, fps, ...): the ledger
+    and the errors table name an input by its source, size and mtime."""
     from unimo.pipelines import corpus_format
 
-    if storage.exists(storage.join(corpus, shards.MANIFEST)):
-        raise UnimoError(f"'{corpus}' holds preprocessing shards: pre-tokenization reads a corpus (videos and labels) "
-                         "and does not read shards yet; pre-tokenize a corpus instead")
-    if not storage.exists(storage.join(corpus, corpus_format.MANIFEST)):
-        raise UnimoError(f"input '{corpus}' is not a corpus ({corpus_format.MANIFEST} missing)")
-    manifest = corpus_format.CorpusManifest.read(corpus)
+    if storage.exists(storage.join(url, shards.MANIFEST)):
+        rows = discover_shards(url)
+    elif storage.exists(storage.join(url, corpus_format.MANIFEST)):
+        rows = discover_corpus(url)
+    else:
+        raise UnimoError(f"input '{url}' is neither a corpus ({corpus_format.MANIFEST} missing) nor preprocessing shards "
+                         f"({shards.MANIFEST} missing)")
+    if not rows:
+        raise UnimoError(f"input '{url}' holds no clips")
+    return rows
+
+
+def discover_corpus(url: str) -> list[dict]:
+    """One input per video, its motion from its label."""
+    from unimo.pipelines import corpus_format
+
+    manifest = corpus_format.CorpusManifest.read(url)
     if not manifest.videos:
-        raise UnimoError(f"corpus '{corpus}' holds motion only (made with --videos false): pre-tokenization needs videos")
+        raise UnimoError(f"corpus '{url}' holds motion only (made with --videos false): pre-tokenization needs videos")
     rows = []
     for cid in manifest.clip_ids:
-        video = corpus_format.video_path(corpus, cid)
+        video = corpus_format.video_path(url, cid)
         info = storage.info(video) if storage.exists(video) else {"size": None, "mtime": None}
-        rows.append({"clip_id": cid, "source": video, "label": corpus_format.label_path(corpus, cid),
-                     "source_size": info["size"], "source_mtime": info["mtime"]})
+        rows.append({"clip_id": cid, "source": video, "label": corpus_format.label_path(url, cid),
+                     "source_size": info["size"], "source_mtime": info["mtime"], "fps": manifest.fps})
     return rows
+
+
+_LIGHT = ["clip_id", "source", "source_size", "source_mtime", "fps"]  # all the driver reads of shards
+
+
+def discover_shards(url: str) -> list[dict]:
+    """One input per shard row, found again by (file, index) in its task. Its source is
+    '<video URL>#<shard clip id>' (a clip id alone repeats across videos of one stem), with
+    the video's size and mtime: stable across reruns, as a corpus input's key is."""
+    shards.Manifest.read(url)  # shards of another schema are refused here, in one line
+    rows = []
+    for path in storage.glob(storage.join(url, shards.CLIPS, "*.parquet")):
+        fs, p = storage.pyarrow_filesystem(path)
+        for index, r in enumerate(pq.read_table(p, filesystem=fs, columns=_LIGHT).to_pylist()):
+            rows.append({**r, "source": f"{r['source']}#{r['clip_id']}", "shard": path, "index": index})
+    return rows
+
+
+def read_input(row: dict) -> tuple[np.ndarray, dict]:
+    """One input's frames (T, H, W, 3) and motion {poses, trans, betas}, world frame."""
+    from unimo.pipelines import corpus_format, video_io
+
+    if "shard" not in row:
+        frames, _ = video_io.decode(storage.read_bytes(row["source"]), name=row["source"])
+        return frames, corpus_format.read_label(row["label"])
+    # the file's column is read, one row decoded: cheap while shard files hold few windows
+    # (one per task grows with rows per file; then group a file's rows into one task)
+    fs, path = storage.pyarrow_filesystem(row["shard"])
+    table = pq.read_table(path, filesystem=fs, columns=["num_frames", "frames_mp4", *shards.MOTION_COLUMNS])
+    shard_row = table.slice(row["index"], 1).to_pylist()[0]
+    frames, _ = video_io.decode(shard_row["frames_mp4"], name=row["source"])
+    return frames, shards.motion(shard_row)
 
 
 def windows_stage(row: dict, cfg: PretokenizeConfig, staging: str) -> list[dict]:
     """One input -> its windows of `cfg.frames` frames, video and motion; errors recorded."""
     from unimo.models.video_tokenizer.data import resize_square
-    from unimo.pipelines import corpus_format, video_io
 
     try:
-        frames, _ = video_io.decode(storage.read_bytes(row["source"]), name=row["source"])
-        label = corpus_format.read_label(row["label"])
-        n = min(len(frames), len(label["poses"]))
+        frames, motion = read_input(row)
+        n = min(len(frames), len(motion["poses"]))
         if n < cfg.frames:
             raise ValueError(f"{n} frames, fewer than one window of {cfg.frames}")
         video = resize_square(frames[:n], cfg.size)
@@ -120,8 +166,8 @@ def windows_stage(row: dict, cfg: PretokenizeConfig, staging: str) -> list[dict]
         record_error(staging, row, "decode", e)
         return []
     return [{"clip_id": f"{row['clip_id']}-{s:05d}", "source": row["source"], "start_frame": s, "video": video[s : s + cfg.frames],
-             "poses": label["poses"][s : s + cfg.frames].astype(np.float32), "trans": label["trans"][s : s + cfg.frames].astype(np.float32),
-             "betas": label["betas"].astype(np.float32), "source_size": row["source_size"], "source_mtime": row["source_mtime"]}
+             "poses": motion["poses"][s : s + cfg.frames].astype(np.float32), "trans": motion["trans"][s : s + cfg.frames].astype(np.float32),
+             "betas": motion["betas"].astype(np.float32), "source_size": row["source_size"], "source_mtime": row["source_mtime"]}
             for s in range(0, n - cfg.frames + 1, cfg.frames)]
 
 
@@ -260,13 +306,15 @@ class Summary:
 def run_pretokenize(cfg: PretokenizeConfig) -> Summary:
     import ray
 
-    from unimo.pipelines import corpus_format
     from unimo.platform import ray_session, tracking
 
     start = time.perf_counter()
     source, output = storage.resolve(cfg.input), storage.resolve(cfg.output)
     found = discover(source)
-    manifest = plan_manifest(cfg, corpus_format.CorpusManifest.read(source).fps)
+    rates = {r["fps"] for r in found}
+    if len(rates) > 1:
+        raise UnimoError(f"'{source}' holds clips at several frame rates ({sorted(rates)}): token shards have one")
+    manifest = plan_manifest(cfg, found[0]["fps"])
     manifest.code_version = tracking.git_commit()
     check_same_layout(output, manifest)
     done = prepare_resume(output)

@@ -31,8 +31,8 @@ MANIFEST = "manifest.json"
 
 TOKEN_SCHEMA = pa.schema([
     ("clip_id", pa.string()),            # <source clip>-<start frame>
-    ("source", pa.string()),             # the input this window came from (video URL or shard clip id)
-    ("start_frame", pa.int32()),         # first frame of the window in its source
+    ("source", pa.string()),             # the input this window came from: a video URL, or <video URL>#<shard clip id>
+    ("start_frame", pa.int32()),         # first frame of the window in its source (the video, or the shard window)
     ("num_frames", pa.int32()),          # T = 1 + t * (L - 1)
     ("video_tokens", pa.list_(pa.int32())),   # L x h x w
     ("motion_tokens", pa.list_(pa.int32())),  # L x s
