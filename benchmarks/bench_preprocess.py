@@ -50,6 +50,11 @@ class FullMeshJoints:
         out = self.smpl(global_orient=poses[:, :3], body_pose=poses[:, 3:], betas=betas, transl=trans)
         return out.joints[:, :24]
 
+    def forward_matrices(self, rots, betas, trans):
+        """The fit's path: local rotation matrices (B, 24, 3, 3) in, through the whole mesh."""
+        out = self.smpl(global_orient=rots[:, :1], body_pose=rots[:, 1:], betas=betas, transl=trans, pose2rot=False)
+        return out.joints[:, :24], None
+
 
 def plain_decode(data: bytes) -> int:
     with av.open(io.BytesIO(data)) as c:

@@ -16,7 +16,7 @@ gradient descent keeps the reading it starts in, so the start decides. Two start
 - `init=learned` (default): a network lifts each frame's keypoints to rotations
   (fit_init.py, trained on real and procedural motion); that one hypothesis a window is
   refined, root and translation first. Measured on held-out real mocap it is both better
-  and about 5x cheaper than the search (docs/evaluation.md, docs/benchmarks.md).
+  and over 10x cheaper than the search (docs/evaluation.md, docs/benchmarks.md).
 - `init=search`: a batch of hypotheses a window: several headings (root-only warm-up),
   then each kept heading restarted from every mode of the GMM pose prior, the best few
   refined. This was the fit before the lifter; it was tuned with gmm_prior=0.1 and
@@ -140,25 +140,28 @@ class _Objective:
         cfg = self.cfg
         N, T = root6d.shape[:2]
         mats = torch.cat([rotation_6d_to_matrix(root6d)[:, :, None], rotation_6d_to_matrix(body6d)], dim=2)
-        aa = matrix_to_axis_angle(mats)  # (N, T, 24, 3)
-        joints = self.kin(aa.reshape(N * T, -1), betas.repeat_interleave(T, 0), trans.reshape(-1, 3))
+        joints = self.kin.forward_matrices(mats.reshape(N * T, NUM_JOINTS, 3, 3), betas.repeat_interleave(T, 0), trans.reshape(-1, 3))[0]
         joints = joints.reshape(N, T, NUM_JOINTS, 3)
         uv = _project(joints, self.K[win])
         res_sq = ((uv - self.kp[win]) ** 2).sum(-1)
         vis = self.vis[win] if full else self.vis[win] * self.torso
         loss = (_gmof(res_sq, cfg.robust_sigma_px) * vis).sum((1, 2)) / vis.sum((1, 2)).clamp(min=1) * self.data_weight[win]
         if full:
-            body = aa[:, :, 1:]
-            bend = sum(torch.relu(-sign * body[:, :, j - 1, axis]) ** 2 for j, (axis, sign) in _BENDS_FORWARD_ONLY.items())
-            loss = loss + cfg.pose_prior * ((body**2).sum(-1).mean((1, 2)) * 0.01 + bend.mean(1))
+            # small rotations and hinges bent one way, on the matrices: 3 - trace = 2 (1 - cos angle)
+            # ~ angle^2, and the skew part's axis components have the axis-angle's signs
+            body = mats[:, :, 1:]
+            skew = torch.stack([body[..., 2, 1] - body[..., 1, 2], body[..., 0, 2] - body[..., 2, 0], body[..., 1, 0] - body[..., 0, 1]], -1) / 2
+            bend = sum(torch.relu(-sign * skew[:, :, j - 1, axis]) ** 2 for j, (axis, sign) in _BENDS_FORWARD_ONLY.items())
+            angle_sq = 3 - body.diagonal(dim1=-2, dim2=-1).sum(-1)
+            loss = loss + cfg.pose_prior * (angle_sq.sum(-1).mean(1) * 0.01 + bend.mean(1))
             if self.gmm is not None:
-                loss = loss + cfg.gmm_prior * self.gmm(body.reshape(N, T, -1)).mean(1)
+                loss = loss + cfg.gmm_prior * self.gmm(matrix_to_axis_angle(body).reshape(N, T, -1)).mean(1)
             loss = loss + cfg.shape_prior * (betas**2).mean(-1)
             if T > 2:
                 acc = joints[:, 2:] - 2 * joints[:, 1:-1] + joints[:, :-2]
                 loss = loss + cfg.smooth_joints * (acc**2).sum(-1).mean((1, 2))
                 loss = loss + cfg.smooth_pose * ((mats[:, 1:] - mats[:, :-1]) ** 2).sum((-1, -2)).mean((1, 2))
-        return loss, joints, uv, aa
+        return loss, joints, uv, mats
 
 
 def _adam(objective, win, params, train, steps: int, lr: float, full: bool = True) -> None:
@@ -206,8 +209,9 @@ def fit_windows(
     win, params = search(objective, kp, vis, Kt, kinematics, cfg, gmm)
     B, T = kp.shape[:2]
     with torch.no_grad():
-        loss, joints, uv, aa = objective(win, params)
+        loss, joints, uv, mats = objective(win, params)
         best = _keep_best(loss, B, 1)
+        aa = matrix_to_axis_angle(mats)
         err = (uv - kp[win]).norm(dim=-1)
         seen = vis[win] > 0
         residual = ((err * seen).sum(-1) / seen.sum(-1).clamp(min=1))[best]

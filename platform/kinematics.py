@@ -68,8 +68,12 @@ class JointKinematics(nn.Module):
 
     def forward_with_rotations(self, poses, betas, trans=None):
         """Also return the global rotation of every joint, (B, 24, 3, 3)."""
-        batch = poses.shape[0]
-        rots = axis_angle_to_matrix(poses.reshape(batch, NUM_JOINTS, 3))
+        return self.forward_matrices(axis_angle_to_matrix(poses.reshape(poses.shape[0], NUM_JOINTS, 3)), betas, trans)
+
+    def forward_matrices(self, rots, betas, trans=None):
+        """From local rotation matrices (B, 24, 3, 3): joints (B, 24, 3) and global rotations.
+        (Fitting optimises matrices: going through axis-angle would cost most of its backward pass.)"""
+        batch = rots.shape[0]
         rest = self.rest_joints(betas)
         if rest.dim() == 2:
             rest = rest.expand(batch, -1, -1)

@@ -102,3 +102,17 @@ def test_priors_learn_only_from_training_files_and_evaluation_refuses_the_others
 
     with pytest.raises(pose_prior.SeenByPriorError):
         held_out_corpus(EvalConfig(clips=1, frames=8), source=f"bvh {copy}")
+
+
+def test_keypoint_noise_is_read_from_the_keypoints_and_makes_the_priors_weigh_more():
+    from unimo.pipelines.fit import keypoint_noise_px
+
+    t = torch.linspace(0, 2, 60)[None, :, None, None]
+    smooth = 64 + 30 * torch.sin(t * torch.arange(1, 25).reshape(1, 1, 24, 1) / 4 + torch.tensor([0.0, 1.0]))  # (1, 60, 24, 2)
+    noisy = smooth + torch.randn(smooth.shape, generator=torch.Generator().manual_seed(0)) * 2.0
+    seen = torch.ones(1, 60, 24)
+    assert float(keypoint_noise_px(smooth, seen)[0]) < 0.1
+    assert float(keypoint_noise_px(noisy, seen)[0]) == pytest.approx(2.0, rel=0.15)
+    hidden = seen.clone()
+    hidden[:, :, :12] = 0  # unseen joints do not count
+    assert float(keypoint_noise_px(torch.where(hidden[..., None] > 0, smooth, noisy), hidden)[0]) < 0.1
