@@ -65,8 +65,9 @@ class FitConfig:
     smooth_pose: float = option(1.0, help="weight of pose velocity")
     converged_px: float = option(6.0, help="a window converged when its mean residual is below this")
     gmm_prior: float = option(0.0, help="weight of the GMM pose prior (pose_prior.py); 0 disables it")
-    noise_ref_px: float = option(1.0, help="priors weigh (1 + (sigma / this)^2) times more for keypoints with noise sigma "
-                                           "(estimated per window); 0: fixed weights")
+    noise_ref_px: float = option(1.0, help="the 2D term weighs ref^2 / (sigma^2 + floor^2) for keypoints with noise sigma "
+                                           "(estimated per window): the priors' weights hold at sigma = ref; 0: fixed weights")
+    noise_floor_px: float = option(0.5, help="the least keypoint noise assumed (pixel rounding, a body unlike the model's)")
     init: Literal["learned", "search"] = option("learned", help="'learned': start from the pose lifter (fit_init.py) and refine; 'search': headings x prior modes")
     headings: int = option(4, help="search: initial facing directions tried per window (root-only warm-up)")
     keep_headings: int = option(2, help="search: headings kept after the root-only warm-up")
@@ -133,7 +134,7 @@ class _Objective:
         self.kp, self.vis, self.K, self.kin, self.cfg, self.gmm = kp, vis, K, kinematics, cfg, gmm
         self.torso = torch.zeros(NUM_JOINTS)
         self.torso[_TORSO_JOINTS] = 1.0
-        self.data_weight = torch.ones(len(kp))  # per window: 1 / the prior scale of its keypoint noise
+        self.data_weight = torch.ones(len(kp))  # per window: how much its keypoints say (their noise)
 
     def __call__(self, win, params, full: bool = True):
         root6d, body6d, trans, betas = params
@@ -204,7 +205,7 @@ def fit_windows(
         gmm = load_gmm_prior()
     objective = _Objective(kp, vis, Kt, kinematics, cfg, gmm if cfg.gmm_prior > 0 else None)
     if cfg.noise_ref_px > 0:
-        objective.data_weight = 1.0 / (1.0 + (keypoint_noise_px(kp, vis) / cfg.noise_ref_px) ** 2)
+        objective.data_weight = cfg.noise_ref_px**2 / (keypoint_noise_px(kp, vis) ** 2 + cfg.noise_floor_px**2)
     search = _search if cfg.init == "search" else _from_lifter
     win, params = search(objective, kp, vis, Kt, kinematics, cfg, gmm)
     B, T = kp.shape[:2]

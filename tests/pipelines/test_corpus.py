@@ -117,7 +117,7 @@ def test_bvh_source_renders_the_imported_motion(tmp_path, kin):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("source=fbx ./x", "source must be 'procedural', 'amass PATH', 'bvh PATH' or 'bvhtools'"),
+        ("source=fbx ./x", "source must be 'procedural', 'amass PATH', 'bvh PATH', 'deepmimic PATH', 'bvhtools' or 'deepmimic'"),
         ("size=63", "size must be an even number"),
         ("families=[walk, moonwalk]", "unknown families ['moonwalk']"),
     ],
