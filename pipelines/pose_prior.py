@@ -19,7 +19,6 @@ import functools
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -85,8 +84,7 @@ def sample_procedural_poses(frames_per_clip: int = 60, clips: int = 400) -> np.n
 def real_training_poses() -> tuple[np.ndarray, list[dict]]:
     """Poses (N, 72) of every registry mocap file outside the evaluations' held-out
     split, at REAL_FPS, and the files they came from."""
-    from unimo.pipelines.corpus import load_motion_file
-    from unimo.pipelines.corpus import REGISTRY_SOURCES
+    from unimo.pipelines.corpus import REGISTRY_SOURCES, load_motion_file
     from unimo.pipelines.registry_data import registry_motion
     from unimo.platform import body_model
 

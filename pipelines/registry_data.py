@@ -44,6 +44,19 @@ def _download(spec: str, folder: str, source: bool) -> str:
     return os.path.join(folder, existing[0])
 
 
+def _check_split(split: str) -> None:
+    if split not in ("all", "train", "held_out"):
+        raise ValueError(f"split must be 'all', 'train' or 'held_out', got '{split}'")
+
+
+def _split(folder: str, extension: str, held_out: tuple[str, ...], split: str) -> list[str]:
+    """The files of a folder in one split: 'all', 'train' (all but `held_out`) or 'held_out'."""
+    names = sorted(f for f in os.listdir(folder) if f.endswith(extension))
+    if split != "all":
+        names = [f for f in names if (f in held_out) == (split == "held_out")]
+    return [os.path.join(folder, f) for f in names]
+
+
 # The held-out-file split of bvhtools' mocap: tokenizers train on the other files and are
 # evaluated on these (a whole recording, so no window of it is ever seen).
 MOCAP_HELD_OUT = ("test2.bvh",)
@@ -51,8 +64,7 @@ MOCAP_HELD_OUT = ("test2.bvh",)
 
 def bvhtools_mocap(split: str = "all") -> list[str]:
     """The BVH files: 'all', 'train' (all but MOCAP_HELD_OUT) or 'held_out'."""
-    if split not in ("all", "train", "held_out"):
-        raise ValueError(f"split must be 'all', 'train' or 'held_out', got '{split}'")
+    _check_split(split)
     folder = cache_dir("bvhtools-1.6.0")
     out = os.path.join(folder, "testBvhFiles")
     if not os.path.isdir(out):
@@ -63,10 +75,7 @@ def bvhtools_mocap(split: str = "all") -> list[str]:
             for m in members:
                 with tar.extractfile(m) as src, open(os.path.join(out, os.path.basename(m.name)), "wb") as dst:
                     dst.write(src.read())
-    names = sorted(f for f in os.listdir(out) if f.endswith(".bvh"))
-    if split != "all":
-        names = [f for f in names if (f in MOCAP_HELD_OUT) == (split == "held_out")]
-    return [os.path.join(out, f) for f in names]
+    return _split(out, ".bvh", MOCAP_HELD_OUT, split)
 
 
 # DeepMimic's held-out clips: upright everyday motion no prior or tokenizer trains on. The
@@ -77,8 +86,7 @@ DEEPMIMIC_HELD_OUT = ("humanoid3d_walk.txt", "humanoid3d_jump.txt", "humanoid3d_
 
 def deepmimic_clips(split: str = "all") -> list[str]:
     """The DeepMimic clips: 'all', 'train' (all but DEEPMIMIC_HELD_OUT) or 'held_out'."""
-    if split not in ("all", "train", "held_out"):
-        raise ValueError(f"split must be 'all', 'train' or 'held_out', got '{split}'")
+    _check_split(split)
     folder = cache_dir("pybullet-3.2.7")
     out = os.path.join(folder, "motions")
     if not os.path.isdir(out):
@@ -91,10 +99,7 @@ def deepmimic_clips(split: str = "all") -> list[str]:
                 with open(os.path.join(tmp, os.path.basename(name)), "wb") as dst:
                     dst.write(z.read(name))
         os.replace(tmp, out)
-    names = sorted(f for f in os.listdir(out) if f.endswith(".txt"))
-    if split != "all":
-        names = [f for f in names if (f in DEEPMIMIC_HELD_OUT) == (split == "held_out")]
-    return [os.path.join(out, f) for f in names]
+    return _split(out, ".txt", DEEPMIMIC_HELD_OUT, split)
 
 
 def registry_motion(name: str, split: str) -> list[str]:
