@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from unimo.models.unimo.sampling import SamplingConfig
 from unimo.pipelines.fit import FitConfig
 from unimo.platform import cli, console
 from unimo.platform.config import option
@@ -50,6 +51,7 @@ class EvalConfig:
                                    help="fit_video: preprocessing overrides (key=value)")
     overlay: str = option("", help="fit_video: also write the overlay PNG here")
     body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl")
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(top_k=100))
 
 
 def held_out_corpus(cfg: EvalConfig, size: int = 128, source: str = "procedural") -> str:
@@ -169,23 +171,59 @@ def evaluate_unimo(cfg: EvalConfig) -> str:
             from unimo.platform import body_model
 
             tok = MotionTokenizerInference.load(model.tokens.motion_tokenizer)
+            kinematics, fps = body_model.load_kinematics(tok.body_model), model.tokens.fps or 30.0
             common = int(np.bincount(train["motion_tokens"].ravel()).argmax())  # the most frequent training code
-            motion = ev.v2m_motion(model, tok, tokens, truth, body_model.load_kinematics(tok.body_model), model.tokens.fps or 30.0,
-                                   constant_code=common)
+            motion = ev.v2m_motion(model, tok, tokens, truth, kinematics, fps, constant_code=common,
+                                   smpl=body_model.load_smpl(tok.body_model))
             motion_rows = [f"V2M motion against the corpus labels ({len(truth)} windows; root-relative joints, each frame "
                            "turned to face +z):", "",
-                           "| motion from | MPJPE (mm) | PA-MPJPE (mm) | accel err (m/s^2) |", "| --- | --- | --- | --- |"]
+                           "| motion from | MPJPE (mm) | PA-MPJPE (mm) | PVE (mm) | accel err (m/s^2) |", "| --- | --- | --- | --- | --- |"]
             for name, r in motion.items():
                 mlflow.log_metrics({f"v2m_motion/{name.replace(' ', '_')}/{k}": v for k, v in r.items()})
                 label = {"v2m": "V2M tokens (greedy)", "true tokens": "the true tokens (the motion tokenizer's ceiling)",
                          "constant": f"code {common} everywhere (the most frequent: one pose, a floor)"}[name]
-                motion_rows.append(f"| {label} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | {r['accel_err']:.2f} |")
+                motion_rows.append(f"| {label} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | {r['pve_mm']:.1f} | {r['accel_err']:.2f} |")
+            motion_rows += ["", generation_tables(cfg, model, tok, tokens, truth, kinematics, fps)]
     m, t = model.model.cfg, model.tokens
     header = (f"UniMo {cfg.checkpoint}: {m.n_layer} layers x {m.n_embd} wide, {m.n_head} heads, embeddings {m.embeddings}, "
               f"V2M {model.cfg.v2m_layout}, {model.model.num_params() / 1e6:.2f} M parameters; {len(held_out['video_tokens'])} clips "
               f"of {t.latent_frames} latent frames x {t.grid[0]}x{t.grid[1]} video + {t.motion_per_latent} motion tokens, from {where}; "
               f"unigram counted on {len(train['video_tokens'])} training clips")
     return header + "\n\n" + "\n".join(rows) + ("\n\n" + "\n".join(motion_rows) if motion_rows else "")
+
+
+def generation_tables(cfg: EvalConfig, model, motion_tokenizer, tokens, truth, kinematics, fps: float) -> str:
+    """I2VM and M2V on the held-out clips with labels (`unimo.models.unimo.consistency`)."""
+    import mlflow
+
+    from unimo.models.unimo.consistency import evaluate_generation, window_frames
+    from unimo.models.video_tokenizer.api import VideoTokenizerInference
+
+    video_tokenizer = VideoTokenizerInference.load(model.tokens.video_tokenizer)
+    size = model.tokens.grid[0] * video_tokenizer.spatial_factor
+    frames = window_frames(tokens["source"], tokens["start_frame"], model.tokens.frames, size)
+    r = evaluate_generation(model, video_tokenizer, motion_tokenizer, tokens, truth, frames, kinematics, fps, cfg.sampling)
+    for group, values in r.items():
+        mlflow.log_metrics({f"{group}/{k}": v for k, v in values.items()})
+    i, m, ref = r["i2vm"], r["m2v"], r["references"]
+    s = cfg.sampling
+    return "\n".join([
+        f"I2VM from each clip's first frame and M2V from its true motion ({i['clips']} clips; sampling temperature {s.temperature:g}, "
+        f"top-k {s.top_k}, top-p {s.top_p:g}, guidance {s.guidance:g}, seed {s.seed}; V2M greedy):", "",
+        "| I2VM | value | reference |", "| --- | --- | --- |",
+        f"| PSNR of the generated frames (dB) | {i['psnr']:.2f} | tokenizer's reconstruction {ref['psnr_tokenizer']:.2f}; "
+        f"first frame held still {ref['psnr_still_image']:.2f} |",
+        f"| sync: PA-MPJPE, generated motion vs V2M on the generated video (mm) | {i['sync_pa_mpjpe_mm']:.1f} | "
+        f"against another clip's video {ref['sync_mismatched_pa_mpjpe_mm']:.1f} |",
+        f"| sync: MPJPE (mm) | {i['sync_mpjpe_mm']:.1f} | against another clip's video {ref['sync_mismatched_mpjpe_mm']:.1f} |",
+        f"| foot skating (share of frames) | {i['foot_skating']:.3f} | true motion {ref['truth_foot_skating']:.3f} |",
+        f"| jitter (m/s^3) | {i['jitter_m_s3']:.1f} | true motion {ref['truth_jitter_m_s3']:.1f} |",
+        f"| joint-limit violations (share of joint rotations) | {i['joint_limit_violations']:.4f} | "
+        f"true motion {ref['truth_joint_limit_violations']:.4f} |", "",
+        "| M2V: V2M on the generated video against the input motion | MPJPE (mm) | PA-MPJPE (mm) |", "| --- | --- | --- |",
+        f"| generated video | {m['mpjpe_mm']:.1f} | {m['pa_mpjpe_mm']:.1f} |",
+        f"| the clip's real video (reference) | {ref['v2m_real_video_mpjpe_mm']:.1f} | {ref['v2m_real_video_pa_mpjpe_mm']:.1f} |",
+    ])
 
 
 def evaluate_fit_video(cfg: EvalConfig) -> str:

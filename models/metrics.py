@@ -67,3 +67,45 @@ def codebook_usage(codes: torch.Tensor, codebook_size: int) -> tuple[float, floa
     probs = counts / counts.sum().clamp(min=1)
     entropy = -(probs * (probs + 1e-12).log()).sum()
     return float((counts > 0).float().mean()), float(entropy.exp())
+
+
+# -- plausibility: what a motion must look like without any truth to compare with ---------------
+
+
+def jitter(joints: torch.Tensor, fps: float) -> torch.Tensor:
+    """Mean norm of the third difference of positions (..., T, N, 3), m/s^3: zero for any
+    motion of constant acceleration, large for shaking."""
+    return (joints.diff(n=3, dim=-3)).norm(dim=-1).mean() * fps**3
+
+
+def foot_skating_ratio(joints: torch.Tensor, fps: float, contact_height: float = 0.05, skid_speed: float = 0.75,
+                       up: int = 1) -> torch.Tensor:
+    """Share of frames in which a foot on the ground slides (as in GMD: a foot within
+    `contact_height` of the lowest foot position of its clip, in both frames, moving faster than
+    `skid_speed` along the ground; 0.75 m/s is GMD's 2.5 cm a frame at 30 fps). World-frame
+    positions (..., T, N, 3) in metres, `up` the vertical axis."""
+    from unimo.platform.smpl_skeleton import JOINT
+
+    feet = joints[..., [JOINT["left_foot"], JOINT["right_foot"]], :]  # (..., T, 2, 3)
+    height = feet[..., up]
+    height = height - height.amin(dim=(-2, -1), keepdim=True)
+    contact = (height[..., 1:, :] < contact_height) & (height[..., :-1, :] < contact_height)
+    ground = [a for a in range(3) if a != up]
+    speed = feet[..., ground].diff(dim=-3).norm(dim=-1) * fps
+    skating = (contact & (speed > skid_speed)).any(-1)  # a frame skates when either foot does
+    return skating.float().mean()
+
+
+def joint_limit_violations(poses: torch.Tensor, hyperextension: float = 0.17) -> torch.Tensor:
+    """Share of (frame, joint) rotations of axis-angle poses (..., 72) that leave the body's
+    range: a rotation larger than the joint's limit (`smpl_skeleton.JOINT_LIMITS`), or a knee
+    or elbow bent backwards more than `hyperextension` radians (10 degrees). The root is free."""
+    from unimo.platform.smpl_skeleton import FLEXION_NORMAL, JOINT, JOINT_LIMITS
+
+    aa = poses.reshape(*poses.shape[:-1], -1, 3)[..., 1:, :]
+    limits = torch.tensor(JOINT_LIMITS[1:], dtype=aa.dtype)
+    outside = aa.norm(dim=-1) > limits
+    for name, normal in FLEXION_NORMAL.items():
+        flexion = (aa[..., JOINT[name] - 1, :] * torch.tensor(normal, dtype=aa.dtype)).sum(-1)
+        outside[..., JOINT[name] - 1] |= flexion < -hyperextension
+    return outside.float().mean()

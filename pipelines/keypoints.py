@@ -75,6 +75,24 @@ class DetectorStage:
         return row
 
 
+def detect(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe on frames (T, H, W, 3), as one Ray task in the detector's own runtime
+    environment: SMPL-ordered keypoints (T, 24, 2) and confidences (T, 24)."""
+    import ray
+
+    from unimo.platform import ray_session
+
+    def run(video: bytes, shape: tuple) -> tuple[bytes, bytes]:
+        kp, conf = MediaPipeDetector()(np.frombuffer(video, np.uint8).reshape(shape))
+        return kp.tobytes(), conf.tobytes()
+
+    ray_session.connect()
+    # raw bytes both ways: the environment's numpy 1 cannot unpickle numpy 2's arrays
+    kp, conf = ray.get(ray.remote(runtime_env=MEDIAPIPE_RUNTIME_ENV)(run).remote(np.ascontiguousarray(frames).tobytes(), frames.shape))
+    T = len(frames)
+    return np.frombuffer(kp, np.float32).reshape(T, NUM_JOINTS, 2).copy(), np.frombuffer(conf, np.float32).reshape(T, NUM_JOINTS).copy()
+
+
 def add_detector_stage(ds):
     import ray
 

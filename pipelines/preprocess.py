@@ -112,7 +112,7 @@ def decode_stage(row: dict, cfg: PreprocessConfig, staging: str, progress=None) 
     label = sidecar_label_path(source) if cfg.keypoints in ("auto", "labels") else None
     if label:
         try:
-            kp, conf, K, camera = _sidecar_keypoints(corpus_format.read_label(label), index, crop)
+            kp, conf, K, camera = sidecar_keypoints(corpus_format.read_label(label), index, crop)
         except Exception as e:  # noqa: BLE001
             record_error(staging, row, "keypoints", e)
             return []
@@ -133,7 +133,8 @@ def decode_stage(row: dict, cfg: PreprocessConfig, staging: str, progress=None) 
     ]
 
 
-def _sidecar_keypoints(label: dict, index: np.ndarray, crop: Crop):
+def sidecar_keypoints(label: dict, index: np.ndarray, crop: Crop):
+    """A corpus label's keypoints, visibilities, intrinsics and camera for the decoded frames."""
     if index.max() >= len(label["keypoints2d"]):
         raise ValueError(f"labels have {len(label['keypoints2d'])} frames, the video more")
     kp = crop.apply_points(label["keypoints2d"][index].astype(np.float32))

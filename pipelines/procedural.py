@@ -17,16 +17,9 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from unimo.pipelines.motion import Motion, place_on_ground
-from unimo.platform.smpl_skeleton import JOINT, NUM_JOINTS
+from unimo.platform.smpl_skeleton import JOINT, JOINT_LIMITS, NUM_JOINTS
 
 FAMILIES = ("walk", "run", "jump", "squat", "wave", "turn", "kick", "sit_stand", "boxing", "idle")
-
-# Rough anatomical limits (radians) of the axis-angle size of each joint's rotation;
-# every generated pose respects them (tested).
-JOINT_LIMITS = np.array(
-    [np.pi, 2.2, 2.2, 0.8, 2.4, 2.4, 0.6, 0.9, 0.9, 0.6, 0.6, 0.6,
-     0.8, 0.5, 0.5, 0.8, 2.6, 2.6, 2.5, 2.5, 1.2, 1.2, 0.5, 0.5]
-)
 
 
 @dataclass
@@ -297,5 +290,5 @@ def generate(family: str, frames: int, fps: float, rng: np.random.Generator, kin
 
 def _clamp_to_limits(local: np.ndarray) -> np.ndarray:
     angle = np.linalg.norm(local, axis=-1, keepdims=True)
-    limit = JOINT_LIMITS[None, :, None]
+    limit = np.asarray(JOINT_LIMITS)[None, :, None]
     return np.where(angle > limit, local * limit / np.maximum(angle, 1e-9), local)

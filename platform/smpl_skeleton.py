@@ -3,6 +3,8 @@ the body model, kinematics, importers, renderer and metrics."""
 
 from __future__ import annotations
 
+import math
+
 JOINT_NAMES = [
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee",
     "spine2", "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot",
@@ -25,6 +27,11 @@ ARM_JOINT_NAMES = [n for n in JOINT_NAMES if any(k in n for k in ("collar", "sho
 # forward. A rigid property of the body, whatever the motion.
 FLEXION_NORMAL = {"left_knee": (1.0, 0.0, 0.0), "right_knee": (1.0, 0.0, 0.0),
                   "left_elbow": (0.0, -1.0, 0.0), "right_elbow": (0.0, 1.0, 0.0)}
+
+# Rough anatomical limits (radians) of the axis-angle size of each joint's local rotation:
+# procedural motion respects them, and generated motion is scored against them.
+JOINT_LIMITS = (math.pi, 2.2, 2.2, 0.8, 2.4, 2.4, 0.6, 0.9, 0.9, 0.6, 0.6, 0.6,
+                0.8, 0.5, 0.5, 0.8, 2.6, 2.6, 2.5, 2.5, 1.2, 1.2, 0.5, 0.5)
 
 FEET = [JOINT["left_ankle"], JOINT["right_ankle"], JOINT["left_foot"], JOINT["right_foot"]]
 

@@ -61,6 +61,18 @@ def canonical_joints(rows: list[dict], kinematics) -> torch.Tensor:
     return torch.einsum("nij,nkj->nki", unturn, joints - joints[:, :1])
 
 
+def canonical_vertices(rows: list[dict], smpl) -> torch.Tensor:
+    """Every frame's mesh, in the frame of `canonical_joints` (minus the root joint, turned
+    to face +z): (frames, V, 3), for PVE."""
+    from unimo.models import motion_features as mf
+
+    poses = torch.as_tensor(np.concatenate([r["poses"] for r in rows])).float()
+    betas = torch.as_tensor(np.concatenate([np.repeat(r["betas"][None], len(r["poses"]), 0) for r in rows])).float()
+    out = smpl(global_orient=poses[:, :3], body_pose=poses[:, 3:], betas=betas)
+    unturn = mf.yaw_matrix(-mf.heading(poses[:, None]))
+    return torch.einsum("nij,nkj->nki", unturn, out.vertices - out.joints[:, :1])
+
+
 def nearest_pose_mm(rows: list[dict], reference: list[dict], kinematics, stride: int = 2) -> float:
     """Mean over the frames of `rows` of the MPJPE (mm) to the closest frame of `reference`
     (every `stride`-th): how far a set's poses are from any pose a tokenizer trained on

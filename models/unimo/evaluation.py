@@ -71,8 +71,9 @@ def evaluate(model, held_out: dict[str, np.ndarray], train: dict[str, np.ndarray
 
 
 def v2m_motion_windows(root: str) -> tuple[dict[str, np.ndarray], list[dict]]:
-    """The held-out token rows whose source is a corpus video with labels, and each one's
-    true motion window (poses, betas), cut from the label at its start frame."""
+    """The held-out token rows whose source is a corpus video with labels (their tokens,
+    source and start frame), and each one's true motion window (poses, trans, betas), cut
+    from the label at its start frame."""
     import os
 
     from unimo.pipelines import corpus_format
@@ -92,35 +93,29 @@ def v2m_motion_windows(root: str) -> tuple[dict[str, np.ndarray], list[dict]]:
             continue
         window = slice(int(start), int(start) + manifest.frames)
         keep.append(i)
-        truth.append({"poses": data["poses"][window].astype(np.float32), "betas": data["betas"].astype(np.float32)})
-    return {k: arrays[k][keep] for k in ("video_tokens", "motion_tokens")}, truth
+        truth.append({"poses": data["poses"][window].astype(np.float32), "trans": data["trans"][window].astype(np.float32),
+                      "betas": data["betas"].astype(np.float32)})
+    return {k: np.asarray(arrays[k])[keep] for k in ("video_tokens", "motion_tokens", "source", "start_frame")}, truth
 
 
 @torch.no_grad()
 def v2m_motion(model, motion_tokenizer, tokens: dict[str, np.ndarray], truth: list[dict], kinematics, fps: float,
-               constant_code: int, batch: int = 32) -> dict[str, dict[str, float]]:
+               constant_code: int, batch: int = 32, smpl=None) -> dict[str, dict[str, float]]:
     """Joint errors of motion decoded from V2M's tokens (greedy); from the true motion
     tokens (the ceiling any V2M model has with this motion tokenizer); and from
     `constant_code` at every position (a floor: one pose, whatever the video shows).
     MPJPE and PA-MPJPE (mm; root-relative, each frame turned to face +z: the motion has no
-    camera), accel error (m/s^2)."""
+    camera), accel error (m/s^2), and PVE (mm, same frame) when `smpl` is given."""
     from unimo.models import metrics
-    from unimo.models.motion_tokenizer.api import MotionTokens
-    from unimo.models.motion_tokenizer.evaluation import canonical_joints
+    from unimo.models.motion_tokenizer.evaluation import canonical_joints, canonical_vertices
     from unimo.models.unimo.sampling import SamplingConfig
 
     T = len(truth[0]["poses"])
-    pad = motion_tokenizer.config.temporal_stride - 1
     target = canonical_joints(truth, kinematics).view(len(truth), T, -1, 3)
-
-    def joints(codes: torch.Tensor) -> torch.Tensor:
-        poses, trans, betas = motion_tokenizer.decode(MotionTokens(codes.flatten(1), frames=T, front_pad=pad))
-        rows = [{"poses": p.numpy(), "betas": b.numpy()} for p, b in zip(poses, betas)]
-        return canonical_joints(rows, kinematics).view(len(rows), T, -1, 3)
-
+    target_verts = None if smpl is None else canonical_vertices(truth, smpl)
     out = {}
     for name in ("v2m", "true tokens", "constant"):
-        pred = []
+        rows = []
         for s in range(0, len(truth), batch):
             video = torch.as_tensor(tokens["video_tokens"][s : s + batch]).long()
             if name == "v2m":
@@ -129,8 +124,19 @@ def v2m_motion(model, motion_tokenizer, tokens: dict[str, np.ndarray], truth: li
                 motion = torch.as_tensor(tokens["motion_tokens"][s : s + batch]).long()
             else:
                 motion = torch.full_like(torch.as_tensor(tokens["motion_tokens"][s : s + batch]).long(), constant_code)
-            pred.append(joints(motion))
-        pred = torch.cat(pred)
+            rows += decode_motion(motion_tokenizer, motion, T)
+        pred = canonical_joints(rows, kinematics).view(len(rows), T, -1, 3)
         out[name] = {"mpjpe_mm": float(metrics.mpjpe(pred, target)), "pa_mpjpe_mm": float(metrics.pa_mpjpe(pred, target)),
                      "accel_err": float(metrics.accel_error(pred, target, fps)), "windows": len(truth)}
+        if smpl is not None:
+            out[name]["pve_mm"] = float((canonical_vertices(rows, smpl) - target_verts).norm(dim=-1).mean() * 1000)
     return out
+
+
+def decode_motion(motion_tokenizer, codes: torch.Tensor, frames: int) -> list[dict]:
+    """Motion codes (B, L, s) of video-aligned clips -> one {poses, trans, betas} a clip."""
+    from unimo.models.motion_tokenizer.api import MotionTokens
+
+    pad = motion_tokenizer.config.temporal_stride - 1  # frame 0 was padded like the video's
+    poses, trans, betas = motion_tokenizer.decode(MotionTokens(codes.flatten(1), frames=frames, front_pad=pad))
+    return [{"poses": p.numpy(), "trans": t.numpy(), "betas": b.numpy()} for p, t, b in zip(poses, trans, betas)]

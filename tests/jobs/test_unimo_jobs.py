@@ -95,7 +95,7 @@ def test_mocap_captures_a_video_longer_than_a_window_and_joins_the_windows(model
     video = tmp_path / "walk.mp4"  # 40 frames at 25 fps: 48 frames at the model's 30 fps, six 9-frame windows
     video.write_bytes(video_io.encode_mp4(rng.integers(0, 255, (40, 48, 40, 3), dtype=np.uint8), 25.0))
     out = run_job("mocap.py", str(video), f"--out={tmp_path / 'mocap'}", f"--checkpoint={models['unimo']}", "overlap=2",
-                  "sampling.temperature=1.0", env=env, timeout=300)
+                  "sampling.temperature=1.0", "overlay=false", env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "48 frames at 30 fps" in out.stdout
     motion = load_amass(str(tmp_path / "mocap" / "motion.npz"), body_model.load_kinematics())
@@ -107,6 +107,23 @@ def test_mocap_captures_a_video_longer_than_a_window_and_joins_the_windows(model
     assert side.shape == (48, 32, 64, 3)
     bad = run_job("mocap.py", str(tmp_path / "missing.mp4"), f"--out={tmp_path / 'x'}", f"--checkpoint={models['unimo']}", env=env)
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1 and "missing.mp4" in bad.stderr
+
+
+def test_mocap_draws_the_body_over_a_rendered_clip_through_a_fitted_camera(models, tmp_path):
+    from unimo.pipelines.corpus import CorpusConfig, build_corpus
+
+    env = {"UNIMO_HOME": str(tmp_path / "home"), "MLFLOW_TRACKING_URI": ""}
+    build_corpus(CorpusConfig(clips=1, frames=20, size=64, seed=2), tmp_path / "corpus", progress=False, use_ray=False)
+    video = tmp_path / "corpus" / "videos" / "clip_000000.mp4"  # its label beside it gives the keypoints
+    out = run_job("mocap.py", str(video), f"--out={tmp_path / 'mocap'}", f"--checkpoint={models['unimo']}", "overlay_size=64",
+                  env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "px from the person's keypoints" in out.stdout and str(tmp_path / "mocap" / "overlay.mp4") in out.stdout
+    overlay, _ = video_io.decode((tmp_path / "mocap" / "overlay.mp4").read_bytes())
+    frames, _ = video_io.decode(video.read_bytes())
+    assert overlay.shape == (20, 64, 64, 3)
+    changed = (np.abs(overlay.astype(int) - frames.astype(int)).max(-1) > 40).mean((1, 2))
+    assert (changed > 0.01).all()  # the body is drawn in every frame
 
 
 def test_window_starts_cover_the_video_and_cross_fades_join_smoothly():
@@ -150,3 +167,29 @@ def test_v2m_motion_errors_are_zero_for_the_motion_the_true_tokens_decode_to(mod
     r = ev.v2m_motion(model, tok, tokens, truth, body_model.load_kinematics(), 30.0, constant_code=0)
     assert r["true tokens"]["mpjpe_mm"] < 1e-3 and r["true tokens"]["accel_err"] < 1e-3
     assert r["constant"]["mpjpe_mm"] > 1.0 and r["v2m"]["windows"] == 6
+
+
+def test_generation_scores_sync_plausibility_and_m2v_on_a_tiny_model(models):
+    from unimo.models.motion_tokenizer.api import MotionTokenizerInference
+    from unimo.models.unimo.api import UniMoInference
+    from unimo.models.unimo.consistency import evaluate_generation, sync_error
+    from unimo.models.unimo.evaluation import decode_motion
+    from unimo.models.video_tokenizer.api import VideoTokenizerInference
+
+    model, tok, vt = UniMoInference.load(models["unimo"]), MotionTokenizerInference.load(models["mt"]), VideoTokenizerInference.load(models["vt"])
+    kin = body_model.load_kinematics()
+    g = torch.Generator().manual_seed(1)
+    tokens = {"video_tokens": torch.randint(0, 125, (5, 3, 4, 4), generator=g).numpy(),
+              "motion_tokens": torch.randint(0, 16, (5, 3, 2), generator=g).numpy()}
+    truth = decode_motion(tok, torch.as_tensor(tokens["motion_tokens"]), 9)
+    # a generated motion identical to what V2M recaptures has sync 0; two different motions do not
+    assert sync_error(truth, truth, kin)["pa_mpjpe_mm"] < 1e-3
+    assert sync_error(truth, truth[1:] + truth[:1], kin)["mpjpe_mm"] > 1.0
+    frames = vt.decode(torch.as_tensor(tokens["video_tokens"]))  # the clips exactly as the tokenizer rebuilds them
+    r = evaluate_generation(model, vt, tok, tokens, truth, frames, kin, 30.0, batch=2)
+    assert r["references"]["psnr_tokenizer"] > 100  # its own reconstruction: identical frames
+    assert r["references"]["psnr_still_image"] < 40 and r["i2vm"]["psnr"] < 40
+    assert r["i2vm"]["clips"] == r["m2v"]["clips"] == 5
+    assert all(np.isfinite(v) for group in r.values() for v in group.values())
+    for key in ("foot_skating", "joint_limit_violations"):
+        assert 0.0 <= r["i2vm"][key] <= 1.0 and 0.0 <= r["references"][f"truth_{key}"] <= 1.0

@@ -60,3 +60,44 @@ def test_codebook_usage_and_perplexity():
     assert usage == 0.5 and perplexity == pytest.approx(4.0, rel=1e-5)
     usage, perplexity = metrics.codebook_usage(torch.zeros(10, dtype=torch.long), 4)
     assert usage == 0.25 and perplexity == pytest.approx(1.0, rel=1e-5)
+
+
+def _standing(frames: int) -> torch.Tensor:
+    """A body's 24 joints over `frames` frames, feet on the floor (y up), standing still."""
+    joints = torch.zeros(frames, 24, 3)
+    joints[:, :, 1] = torch.linspace(0.0, 1.7, 24)
+    return joints
+
+
+def test_jitter_is_zero_for_constant_acceleration_and_known_for_a_shake():
+    t = torch.arange(20.0)[:, None, None] / 30
+    falling = _standing(20) + torch.tensor([0.0, -4.9, 0.0]) * t**2  # a third difference of zero
+    assert metrics.jitter(falling, 30.0) < 1e-2
+    shaken = _standing(20).clone()
+    shaken[10, :, 0] += 0.01  # one frame 1 cm off: third differences of 1, 3, 3 and 1 cm
+    assert metrics.jitter(shaken, 30.0) == pytest.approx(0.08 / 17 * 30**3, rel=1e-3)
+
+
+def test_foot_skating_counts_frames_where_a_grounded_foot_slides():
+    still = _standing(31)
+    still[:, [10, 11], 1] = 0.0
+    assert metrics.foot_skating_ratio(still, 30.0) == 0
+    sliding = still.clone()
+    sliding[:, 10, 0] = torch.arange(31.0) * 0.05  # 1.5 m/s along the floor, in contact throughout
+    assert metrics.foot_skating_ratio(sliding, 30.0) == 1
+    lifted = sliding.clone()
+    lifted[15:, 10, 1] = 0.3  # in the air for the second half: moving there is not skating
+    assert metrics.foot_skating_ratio(lifted, 30.0) == pytest.approx(14 / 30)
+
+
+def test_joint_limits_flag_oversized_rotations_and_knees_bent_backwards():
+    from unimo.platform.smpl_skeleton import FLEXION_NORMAL, JOINT
+
+    poses = torch.zeros(4, 72)
+    poses[:, :3] = torch.tensor([3.0, 0.0, 0.0])  # the root turns freely
+    assert metrics.joint_limit_violations(poses) == 0
+    knee = JOINT["left_knee"]
+    poses[0, 3 * knee : 3 * knee + 3] = 1.2 * torch.tensor(FLEXION_NORMAL["left_knee"])  # bent forwards: fine
+    poses[1, 3 * knee : 3 * knee + 3] = -0.5 * torch.tensor(FLEXION_NORMAL["left_knee"])  # backwards: 29 degrees
+    poses[2, 3 * JOINT["neck"] : 3 * JOINT["neck"] + 3] = torch.tensor([0.0, 1.5, 0.0])  # the neck turned 86 degrees
+    assert metrics.joint_limit_violations(poses) == pytest.approx(2 / (4 * 23))
