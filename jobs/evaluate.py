@@ -34,6 +34,7 @@ class EvalConfig:
         "fit", help="what to evaluate ('fit_video': the fit on a real video, with the detector, where no 3D truth exists)")
     checkpoint: str = option("", help="checkpoint folder, state.pt, runs:/<run id> or models:/<name>@champion (video tokenizer: or cosmos:PATH)")
     tokens: str = option("", help="unimo: held-out token shards (default: the validation split of the shards it trained on)")
+    baseline: str = option("", help="unimo: a direct-regression baseline checkpoint (jobs/train.py --stage v2m_baseline) to score beside V2M")
     window: int = option(64, help="motion_tokenizer: frames per evaluated window")
     clip_frames: int = option(17, help="video_tokenizer: frames per evaluated clip (1 + t * k)")
     size: int = option(64, help="video_tokenizer: frame side in pixels (the resolution it trained at)")
@@ -143,6 +144,7 @@ def evaluate_unimo(cfg: EvalConfig) -> str:
     from unimo.models.unimo import evaluation as ev
     from unimo.models.unimo.api import UniMoInference
     from unimo.models.unimo.data import load_split
+    from unimo.models.video_tokenizer.api import VideoTokenizerInference
     from unimo.pipelines.token_loader import load_tokens
 
     if not cfg.checkpoint:
@@ -173,17 +175,25 @@ def evaluate_unimo(cfg: EvalConfig) -> str:
             tok = MotionTokenizerInference.load(model.tokens.motion_tokenizer)
             kinematics, fps = body_model.load_kinematics(tok.body_model), model.tokens.fps or 30.0
             common = int(np.bincount(train["motion_tokens"].ravel()).argmax())  # the most frequent training code
-            motion = ev.v2m_motion(model, tok, tokens, truth, kinematics, fps, constant_code=common,
-                                   smpl=body_model.load_smpl(tok.body_model))
+            smpl = body_model.load_smpl(tok.body_model)
+            motion = ev.v2m_motion(model, tok, tokens, truth, kinematics, fps, constant_code=common, smpl=smpl)
+            video_tokenizer = VideoTokenizerInference.load(model.tokens.video_tokenizer)
+            frames = ev.window_frames(tokens["source"], tokens["start_frame"], model.tokens.frames,
+                                      model.tokens.grid[0] * video_tokenizer.spatial_factor)
+            if cfg.baseline:
+                from unimo.models.v2m_baseline.api import RegressorInference
+
+                motion["baseline"] = ev.motion_errors(RegressorInference.load(cfg.baseline).predict(frames), truth, kinematics, fps, smpl)
             motion_rows = [f"V2M motion against the corpus labels ({len(truth)} windows; root-relative joints, each frame "
                            "turned to face +z):", "",
                            "| motion from | MPJPE (mm) | PA-MPJPE (mm) | PVE (mm) | accel err (m/s^2) |", "| --- | --- | --- | --- | --- |"]
             for name, r in motion.items():
                 mlflow.log_metrics({f"v2m_motion/{name.replace(' ', '_')}/{k}": v for k, v in r.items()})
                 label = {"v2m": "V2M tokens (greedy)", "true tokens": "the true tokens (the motion tokenizer's ceiling)",
-                         "constant": f"code {common} everywhere (the most frequent: one pose, a floor)"}[name]
+                         "constant": f"code {common} everywhere (the most frequent: one pose, a floor)",
+                         "baseline": f"direct-regression baseline ({cfg.baseline}), from the frames"}[name]
                 motion_rows.append(f"| {label} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | {r['pve_mm']:.1f} | {r['accel_err']:.2f} |")
-            motion_rows += ["", generation_tables(cfg, model, tok, tokens, truth, kinematics, fps)]
+            motion_rows += ["", generation_tables(cfg, model, video_tokenizer, tok, tokens, truth, frames, kinematics, fps)]
     m, t = model.model.cfg, model.tokens
     header = (f"UniMo {cfg.checkpoint}: {m.n_layer} layers x {m.n_embd} wide, {m.n_head} heads, embeddings {m.embeddings}, "
               f"V2M {model.cfg.v2m_layout}, {model.model.num_params() / 1e6:.2f} M parameters; {len(held_out['video_tokens'])} clips "
@@ -192,16 +202,12 @@ def evaluate_unimo(cfg: EvalConfig) -> str:
     return header + "\n\n" + "\n".join(rows) + ("\n\n" + "\n".join(motion_rows) if motion_rows else "")
 
 
-def generation_tables(cfg: EvalConfig, model, motion_tokenizer, tokens, truth, kinematics, fps: float) -> str:
+def generation_tables(cfg: EvalConfig, model, video_tokenizer, motion_tokenizer, tokens, truth, frames, kinematics, fps: float) -> str:
     """I2VM and M2V on the held-out clips with labels (`unimo.models.unimo.consistency`)."""
     import mlflow
 
-    from unimo.models.unimo.consistency import evaluate_generation, window_frames
-    from unimo.models.video_tokenizer.api import VideoTokenizerInference
+    from unimo.models.unimo.consistency import evaluate_generation
 
-    video_tokenizer = VideoTokenizerInference.load(model.tokens.video_tokenizer)
-    size = model.tokens.grid[0] * video_tokenizer.spatial_factor
-    frames = window_frames(tokens["source"], tokens["start_frame"], model.tokens.frames, size)
     r = evaluate_generation(model, video_tokenizer, motion_tokenizer, tokens, truth, frames, kinematics, fps, cfg.sampling)
     for group, values in r.items():
         mlflow.log_metrics({f"{group}/{k}": v for k, v in values.items()})

@@ -100,12 +100,13 @@ def metric_history(home, run_name: str, key: str) -> list[list]:
 
 def write_token_shards(root, sources: int = 32, windows: int = 2, latent: int = 3, grid: tuple[int, int] = (2, 2), s: int = 2,
                        video_codes: int = 16, motion_codes: int = 8, seed: int = 0, video_tokenizer: str = "synthetic-video",
-                       motion_tokenizer: str = "synthetic-motion", size: int | None = None) -> str:
+                       motion_tokenizer: str = "synthetic-motion", size: int | None = None, corpus: str | None = None) -> str:
     """Token shards (the pretokenize layout) of clips with learnable structure, written
     without any tokenizer: each clip has a base b and a step k in {1, 2}; V_0 = b + (0, 1,
     2, ...) over its grid, V_{j+1} = V_j + k, and M_j[i] = V_j[0, 0] + i * k (mod the codebook
     sizes). Given the condition, every generated token of V2M and M2V is then determined,
-    and of I2VM all but k."""
+    and of I2VM all but k. With `corpus`, the rows name its videos as their sources (one
+    source a clip, in order), so their frames and label motion can be read back."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -114,13 +115,17 @@ def write_token_shards(root, sources: int = 32, windows: int = 2, latent: int = 
 
     rng = np.random.default_rng(seed)
     rows = []
+    if corpus:
+        from unimo.pipelines import corpus_format
+
+        videos = [corpus_format.video_path(corpus, c) for c in corpus_format.CorpusManifest.read(corpus).clip_ids]
     for src in range(sources):
         for w in range(windows):
             k = int(rng.integers(1, 3))
             v0 = (int(rng.integers(0, video_codes)) + np.arange(grid[0] * grid[1]).reshape(grid)) % video_codes
             video = np.stack([(v0 + j * k) % video_codes for j in range(latent)])
             motion = np.stack([(video[j, 0, 0] + np.arange(s) * k) % motion_codes for j in range(latent)])
-            rows.append({"clip_id": f"src{src:03d}-{w * 9}", "source": f"file:///videos/src{src:03d}.mp4", "start_frame": w * 9,
+            rows.append({"clip_id": f"src{src:03d}-{w * 9}", "source": videos[src] if corpus else f"file:///videos/src{src:03d}.mp4", "start_frame": w * 9,
                          "num_frames": 1 + 4 * (latent - 1), "video_tokens": video.flatten().tolist(),
                          "motion_tokens": motion.flatten().tolist(), "motion_start": [0.0, 0.9, 0.0], "motion_yaw": 0.0,
                          "betas": [0.0] * 10})

@@ -29,6 +29,7 @@ STAGES = {
     "motion_tokenizer": "unimo.models.motion_tokenizer.stage",
     "video_tokenizer": "unimo.models.video_tokenizer.stage",
     "unimo": "unimo.models.unimo.stage",
+    "v2m_baseline": "unimo.models.v2m_baseline.stage",
 }
 
 

@@ -31,22 +31,6 @@ from unimo.models.unimo.sampling import SamplingConfig
 GREEDY = SamplingConfig(temperature=0.0)
 
 
-def window_frames(sources: np.ndarray, starts: np.ndarray, frames: int, size: int) -> np.ndarray:
-    """The held-out windows' frames (N, T, size, size, 3) as pre-tokenization cut them: each
-    source video decoded once, centre-cropped and resized."""
-    from unimo.models.video_tokenizer.data import resize_square
-    from unimo.pipelines import video_io
-    from unimo.platform import storage
-
-    videos, out = {}, []
-    for source, start in zip(sources, starts):
-        if source not in videos:
-            decoded, _ = video_io.decode(storage.read_bytes(source), name=source)
-            videos[source] = resize_square(decoded, size)
-        out.append(videos[source][int(start) : int(start) + frames])
-    return np.stack(out)
-
-
 def sync_error(reference: list[dict], recaptured: list[dict], kinematics) -> dict[str, float]:
     """MPJPE and PA-MPJPE (mm) of `recaptured` against `reference`, motions of the same
     clips: 0 when they agree (Procrustes aligns the recaptured motion to the reference)."""

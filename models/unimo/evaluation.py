@@ -98,21 +98,48 @@ def v2m_motion_windows(root: str) -> tuple[dict[str, np.ndarray], list[dict]]:
     return {k: np.asarray(arrays[k])[keep] for k in ("video_tokens", "motion_tokens", "source", "start_frame")}, truth
 
 
-@torch.no_grad()
-def v2m_motion(model, motion_tokenizer, tokens: dict[str, np.ndarray], truth: list[dict], kinematics, fps: float,
-               constant_code: int, batch: int = 32, smpl=None) -> dict[str, dict[str, float]]:
-    """Joint errors of motion decoded from V2M's tokens (greedy); from the true motion
-    tokens (the ceiling any V2M model has with this motion tokenizer); and from
-    `constant_code` at every position (a floor: one pose, whatever the video shows).
-    MPJPE and PA-MPJPE (mm; root-relative, each frame turned to face +z: the motion has no
-    camera), accel error (m/s^2), and PVE (mm, same frame) when `smpl` is given."""
+def window_frames(sources: np.ndarray, starts: np.ndarray, frames: int, size: int) -> np.ndarray:
+    """The held-out windows' frames (N, T, size, size, 3) as pre-tokenization cut them: each
+    source video decoded once, centre-cropped and resized."""
+    from unimo.models.video_tokenizer.data import resize_square
+    from unimo.pipelines import video_io
+    from unimo.platform import storage
+
+    videos, out = {}, []
+    for source, start in zip(sources, starts):
+        if source not in videos:
+            decoded, _ = video_io.decode(storage.read_bytes(source), name=source)
+            videos[source] = resize_square(decoded, size)
+        out.append(videos[source][int(start) : int(start) + frames])
+    return np.stack(out)
+
+
+def motion_errors(rows: list[dict], truth: list[dict], kinematics, fps: float, smpl=None) -> dict[str, float]:
+    """Predicted motions against the true ones, window by window ({poses (T, 72), betas}
+    each): MPJPE and PA-MPJPE (mm; root-relative, each frame turned to face +z: the motion
+    has no camera), accel error (m/s^2), and PVE (mm, same frame) when `smpl` is given."""
     from unimo.models import metrics
     from unimo.models.motion_tokenizer.evaluation import canonical_joints, canonical_vertices
-    from unimo.models.unimo.sampling import SamplingConfig
 
     T = len(truth[0]["poses"])
     target = canonical_joints(truth, kinematics).view(len(truth), T, -1, 3)
-    target_verts = None if smpl is None else canonical_vertices(truth, smpl)
+    pred = canonical_joints(rows, kinematics).view(len(rows), T, -1, 3)
+    out = {"mpjpe_mm": float(metrics.mpjpe(pred, target)), "pa_mpjpe_mm": float(metrics.pa_mpjpe(pred, target)),
+           "accel_err": float(metrics.accel_error(pred, target, fps)), "windows": len(truth)}
+    if smpl is not None:
+        out["pve_mm"] = float((canonical_vertices(rows, smpl) - canonical_vertices(truth, smpl)).norm(dim=-1).mean() * 1000)
+    return out
+
+
+@torch.no_grad()
+def v2m_motion(model, motion_tokenizer, tokens: dict[str, np.ndarray], truth: list[dict], kinematics, fps: float,
+               constant_code: int, batch: int = 32, smpl=None) -> dict[str, dict[str, float]]:
+    """`motion_errors` of motion decoded from V2M's tokens (greedy); from the true motion
+    tokens (the ceiling any V2M model has with this motion tokenizer); and from
+    `constant_code` at every position (a floor: one pose, whatever the video shows)."""
+    from unimo.models.unimo.sampling import SamplingConfig
+
+    T = len(truth[0]["poses"])
     out = {}
     for name in ("v2m", "true tokens", "constant"):
         rows = []
@@ -125,11 +152,7 @@ def v2m_motion(model, motion_tokenizer, tokens: dict[str, np.ndarray], truth: li
             else:
                 motion = torch.full_like(torch.as_tensor(tokens["motion_tokens"][s : s + batch]).long(), constant_code)
             rows += decode_motion(motion_tokenizer, motion, T)
-        pred = canonical_joints(rows, kinematics).view(len(rows), T, -1, 3)
-        out[name] = {"mpjpe_mm": float(metrics.mpjpe(pred, target)), "pa_mpjpe_mm": float(metrics.pa_mpjpe(pred, target)),
-                     "accel_err": float(metrics.accel_error(pred, target, fps)), "windows": len(truth)}
-        if smpl is not None:
-            out[name]["pve_mm"] = float((canonical_vertices(rows, smpl) - target_verts).norm(dim=-1).mean() * 1000)
+        out[name] = motion_errors(rows, truth, kinematics, fps, smpl)
     return out
 
 

@@ -193,3 +193,25 @@ def test_generation_scores_sync_plausibility_and_m2v_on_a_tiny_model(models):
     assert all(np.isfinite(v) for group in r.values() for v in group.values())
     for key in ("foot_skating", "joint_limit_violations"):
         assert 0.0 <= r["i2vm"][key] <= 1.0 and 0.0 <= r["references"][f"truth_{key}"] <= 1.0
+
+
+def test_evaluate_scores_every_task_and_the_baseline_on_labelled_held_out_clips(models, tmp_path):
+    from unimo.models.v2m_baseline.model import DirectRegressor, RegressorConfig
+    from unimo.models.v2m_baseline.stage import V2MBaselineStageConfig
+    from unimo.pipelines.corpus import CorpusConfig, build_corpus
+
+    build_corpus(CorpusConfig(clips=4, frames=18, size=32, seed=6), str(tmp_path / "corpus"), progress=False, use_ray=False)
+    held_out = write_token_shards(tmp_path / "held_out", sources=4, latent=3, grid=(4, 4), s=2, video_codes=125, motion_codes=16,
+                                  video_tokenizer=models["vt"], motion_tokenizer=models["mt"], size=32, corpus=str(tmp_path / "corpus"))
+    cfg = V2MBaselineStageConfig(model=RegressorConfig(channels=8, width=32, temporal_blocks=1), size=32, frames=9)
+    baseline = save(tmp_path / "baseline", "v2m_baseline", DirectRegressor(cfg.model, 32), cfg)
+    env = {"UNIMO_HOME": str(tmp_path / "home"), "MLFLOW_TRACKING_URI": ""}
+    out = run_job("evaluate.py", "--stage", "unimo", f"--checkpoint={models['unimo']}", f"tokens={held_out}", f"baseline={baseline}",
+                  env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for row in ("| V2M tokens (greedy) |", "| direct-regression baseline", "| sync: PA-MPJPE", "| foot skating", "| generated video |"):
+        assert row in out.stdout, out.stdout[-3000:]
+    bad = run_job("evaluate.py", "--stage", "unimo", f"--checkpoint={models['unimo']}", f"tokens={held_out}", f"baseline={models['vt']}",
+                  env=env, timeout=300)
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode != 0 and len(lines) == 1 and "not a v2m baseline" in lines[0], bad.stderr[-2000:]

@@ -1,0 +1,41 @@
+"""The direct-regression baseline from a checkpoint path or an MLflow run id.
+
+    model = RegressorInference.load("runs:/<run id>")
+    rows = model.predict(frames)   # uint8 (B, T, S, S, 3) -> [{poses (T, 72), betas (10,)}]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from unimo.models.training import checkpoint as ckpt_lib
+from unimo.models.v2m_baseline.model import DirectRegressor
+from unimo.models.v2m_baseline.stage import V2MBaselineStageConfig
+from unimo.platform.rotations import matrix_to_axis_angle, rotation_6d_to_matrix
+
+
+class RegressorInference:
+    def __init__(self, model: DirectRegressor, cfg: V2MBaselineStageConfig, source: str):
+        self.model, self.cfg, self.source = model.eval(), cfg, source
+
+    @classmethod
+    def load(cls, source: str) -> "RegressorInference":
+        from unimo.platform.config import from_dict
+
+        state = ckpt_lib.load_stage(source, "v2m_baseline")
+        cfg = from_dict(V2MBaselineStageConfig, state["config"]["stage_config"])
+        model = DirectRegressor(cfg.model, cfg.size)
+        model.load_state_dict(state["model"])
+        return cls(model, cfg, source)
+
+    @torch.no_grad()
+    def predict(self, video: np.ndarray, batch: int = 32) -> list[dict]:
+        """uint8 clips (B, T, S, S, 3) at the size it trained on -> per clip {poses (T, 72)
+        axis-angle, each frame's root facing +z, betas}."""
+        rows = []
+        for s in range(0, len(video), batch):
+            rot6d, betas = self.model(torch.as_tensor(video[s : s + batch]))
+            poses = matrix_to_axis_angle(rotation_6d_to_matrix(rot6d)).flatten(-2)
+            rows += [{"poses": p.numpy(), "betas": b.numpy()} for p, b in zip(poses, betas)]
+        return rows
