@@ -60,7 +60,7 @@ def keypoints_for(video: str, frames: np.ndarray, index: np.ndarray, crop) -> tu
     if label:
         kp, conf, K, _ = sidecar_keypoints(corpus_format.read_label(label), index, crop)
         return kp, conf, K
-    kp, conf = keypoints.detect(frames)
+    kp, conf = keypoints.detect(frames, progress=True)
     return kp, conf, default_K(frames.shape[1])
 
 

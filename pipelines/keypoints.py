@@ -75,22 +75,37 @@ class DetectorStage:
         return row
 
 
-def detect(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """MediaPipe on frames (T, H, W, 3), as one Ray task in the detector's own runtime
-    environment: SMPL-ordered keypoints (T, 24, 2) and confidences (T, 24)."""
+class _RemoteDetector:
+    """MediaPipe in a Ray actor: frames go in and keypoints come out as raw bytes (the
+    actor's numpy 1 cannot unpickle numpy 2's arrays)."""
+
+    def __init__(self):
+        self.detector = MediaPipeDetector()
+
+    def detect(self, video: bytes, shape: tuple) -> tuple[bytes, bytes]:
+        kp, conf = self.detector(np.frombuffer(video, np.uint8).reshape(shape))
+        return kp.tobytes(), conf.tobytes()
+
+
+def detect(frames: np.ndarray, chunk: int = 256, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe on frames (T, H, W, 3) in its own Ray runtime environment, `chunk` frames at a
+    time through one actor (it tracks the person from chunk to chunk): SMPL-ordered keypoints
+    (T, 24, 2) and confidences (T, 24)."""
     import ray
 
     from unimo.platform import ray_session
-
-    def run(video: bytes, shape: tuple) -> tuple[bytes, bytes]:
-        kp, conf = MediaPipeDetector()(np.frombuffer(video, np.uint8).reshape(shape))
-        return kp.tobytes(), conf.tobytes()
+    from unimo.platform.console import progress as progress_bar
 
     ray_session.connect()
-    # raw bytes both ways: the environment's numpy 1 cannot unpickle numpy 2's arrays
-    kp, conf = ray.get(ray.remote(runtime_env=MEDIAPIPE_RUNTIME_ENV)(run).remote(np.ascontiguousarray(frames).tobytes(), frames.shape))
-    T = len(frames)
-    return np.frombuffer(kp, np.float32).reshape(T, NUM_JOINTS, 2).copy(), np.frombuffer(conf, np.float32).reshape(T, NUM_JOINTS).copy()
+    actor = ray.remote(runtime_env=MEDIAPIPE_RUNTIME_ENV)(_RemoteDetector).remote()
+    kp, conf = [], []
+    for s in progress_bar(range(0, len(frames), chunk), desc="2D keypoints", unit="chunk", disable=not progress):
+        part = np.ascontiguousarray(frames[s : s + chunk])
+        k, c = ray.get(actor.detect.remote(part.tobytes(), part.shape))
+        kp.append(np.frombuffer(k, np.float32).reshape(len(part), NUM_JOINTS, 2))
+        conf.append(np.frombuffer(c, np.float32).reshape(len(part), NUM_JOINTS))
+    ray.kill(actor)
+    return np.concatenate(kp), np.concatenate(conf)
 
 
 def add_detector_stage(ds):

@@ -50,3 +50,17 @@ def test_mediapipe_finds_the_person_and_the_fit_follows(ray_local, demo_video, t
         assert (kp[ok, JOINT["head"], 1] < kp[ok, JOINT["pelvis"], 1]).mean() > 0.9
         assert (kp[ok, JOINT["pelvis"], 1] < kp[ok, JOINT["left_ankle"], 1]).mean() > 0.9
         assert np.median(shards.array(row, "fit_residual_px")) < 15.0
+
+
+@pytest.mark.slow
+def test_detect_outside_a_pipeline_finds_the_person_chunk_after_chunk(ray_local, demo_video):
+    from unimo.pipelines import keypoints
+    from unimo.pipelines.decode import DecodeConfig, decode_resampled
+    from unimo.platform import storage
+
+    frames, _, _ = decode_resampled(storage.read_bytes(demo_video), demo_video, DecodeConfig(fps=10, size=192))
+    whole = keypoints.detect(frames, chunk=len(frames))
+    chunked = keypoints.detect(frames, chunk=16)  # one actor: tracking carries across chunks
+    assert whole[0].shape == (len(frames), 24, 2) and whole[1].shape == (len(frames), 24)
+    assert (whole[1][:, JOINT["pelvis"]] > 0.5).mean() > 0.7
+    assert np.allclose(whole[0], chunked[0]) and np.allclose(whole[1], chunked[1])
