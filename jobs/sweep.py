@@ -172,8 +172,9 @@ def summary(outcomes: list[dict], metric: str, stage: str, seeds: int) -> str:
 
 
 def close_child_runs(parent_run_id: str, outcomes: list[dict]) -> None:
-    """A stopped or crashed trial's process is killed before its MLflow run ends: end it here,
-    KILLED (stopped early) or FAILED, so no child stays RUNNING."""
+    """A stopped or crashed trial's process is killed before its MLflow run ends, or, stopped
+    while it was between steps, ends it FAILED on the way down: end it here, KILLED (stopped
+    early) or FAILED, so no child stays RUNNING and no stopped trial reads as a crash."""
     import mlflow
 
     client = mlflow.MlflowClient()
@@ -182,8 +183,9 @@ def close_child_runs(parent_run_id: str, outcomes: list[dict]) -> None:
                                   f"tags.mlflow.parentRunId = '{parent_run_id}'"):
         name = run.data.tags.get("unimo.sweep.trial")
         client.set_tag(run.info.run_id, "unimo.sweep.status", status.get(name, "unknown"))
-        if run.info.status == "RUNNING":
-            client.set_terminated(run.info.run_id, "KILLED" if status.get(name, "").startswith("stopped") else "FAILED")
+        stopped = status.get(name, "").startswith("stopped")
+        if run.info.status == "RUNNING" or (stopped and run.info.status == "FAILED"):
+            client.set_terminated(run.info.run_id, "KILLED" if stopped else "FAILED")
 
 
 def main(cfg: SweepConfig) -> None:
