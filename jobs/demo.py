@@ -12,7 +12,10 @@ Stages:
   5. pretokenize: the corpus into token shards with both tokenizers (jobs/pretokenize.py),
      what the autoregressive model trains on;
   6. train: a tiny UniMo transformer on those token shards (jobs/train.py --stage unimo);
-  7. use it: motion capture from one corpus video (jobs/mocap.py), and video and motion
+  7. evaluate it: every task's perplexity, V2M's motion, I2VM's sync and plausibility, M2V
+     (jobs/evaluate.py --stage unimo), on the demo's own windows: a smoke run of the
+     evaluation, not a held-out score;
+  8. use it: motion capture from one corpus video (jobs/mocap.py), and video and motion
      generated from another's first frame (jobs/generate.py).
 """
 
@@ -78,11 +81,13 @@ def main(cfg: DemoConfig) -> None:
             tokens = run_pretokenize(pre_tok)
         ar = TrainConfig(stage="unimo", data=tokens_out, unimo=cfg.unimo, trainer=replace(cfg.trainer, run_name="demo-unimo"))
         ar_result = train_stage(ar, parent_run_id=parent.info.run_id)
-        # the user jobs, as a user runs them (jobs/ is on sys.path: this script lives there)
+        # the evaluation and the user jobs, as a user runs them (jobs/ is on sys.path: this script lives there)
+        import evaluate
         import generate
         import mocap
         from unimo.pipelines import corpus_format
 
+        evaluate.main(evaluate.EvalConfig(stage="unimo", checkpoint=ar_result["checkpoint"], tokens=tokens_out))
         videos = [corpus_format.video_path(corpus_out, c) for c in manifest.clip_ids[:2]]
         mocap_out, generate_out = storage.join(out, "mocap"), storage.join(out, "generate")
         mocap.main(mocap.MocapConfig(video=videos[0], out=mocap_out, checkpoint=ar_result["checkpoint"]))
@@ -97,7 +102,8 @@ def main(cfg: DemoConfig) -> None:
     console.say(f"  tokenize:   {tokens.clips} windows of video and motion tokens, {tokens.errors} errors, in {tokens_out}")
     console.say(f"  train:      UniMo at step {ar_result['step']}, val V2M perplexity {ar_result['val'].get('v2m_perplexity', float('nan')):.1f}, "
                 f"checkpoint {ar_result['checkpoint']}, MLflow run {ar_result['run_id']}")
-    console.say(f"  mocap:      {videos[0]} -> {mocap_out} (motion.npz, side_by_side.mp4)")
+    console.say("  evaluate:   the tables above, also in the MLflow run's evaluation.md")
+    console.say(f"  mocap:      {videos[0]} -> {mocap_out} (motion.npz, overlay.mp4, side_by_side.mp4)")
     console.say(f"  generate:   the first frame of {videos[-1]} -> {generate_out} (video.mp4, motion.npz, side_by_side.mp4)")
     console.say(f"MLflow: {tracking.run_url(parent)}")
 

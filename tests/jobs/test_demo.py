@@ -34,6 +34,10 @@ def test_demo_runs_end_to_end_and_is_tracked(tmp_path, monkeypatch):
 
     mocap_side, _ = video_io.decode((demo / "mocap" / "side_by_side.mp4").read_bytes())
     assert mocap_side.shape == (32, 64, 128, 3)  # the whole 32-frame video, captured in 17-frame windows
+    overlay, _ = video_io.decode((demo / "mocap" / "overlay.mp4").read_bytes())
+    assert overlay.shape == (32, 256, 256, 3)
+    for row in ("| V2M tokens (greedy) |", "| sync: PA-MPJPE", "| generated video |"):  # the evaluation's tables
+        assert row in out.stdout
     generated, _ = video_io.decode((demo / "generate" / "video.mp4").read_bytes())
     assert generated.shape == (17, 64, 64, 3) and (demo / "generate" / "motion.npz").exists()
     tokens = token_shards.TokenManifest.read(str(demo / "tokens"))
@@ -44,13 +48,14 @@ def test_demo_runs_end_to_end_and_is_tracked(tmp_path, monkeypatch):
     runs = client.search_runs([client.get_experiment_by_name("unimo").experiment_id])
     by_job = {(r.data.tags["unimo.job"], r.data.tags.get("unimo.stage")): r for r in runs}
     assert set(by_job) == {("demo", None), ("make_corpus", None), ("preprocess", None), ("train", "motion_tokenizer"),
-                           ("train", "video_tokenizer"), ("pretokenize", None), ("train", "unimo"), ("mocap", None),
-                           ("generate", None)}
+                           ("train", "video_tokenizer"), ("pretokenize", None), ("train", "unimo"), ("evaluate", None),
+                           ("mocap", None), ("generate", None)}
     assert all(r.info.status == "FINISHED" for r in runs)
     by_job = {job if job != "train" else stage: r for (job, stage), r in by_job.items()}
     parent = by_job["demo"].info.run_id
     assert all(by_job[j].data.tags["mlflow.parentRunId"] == parent
-               for j in ("make_corpus", "preprocess", "motion_tokenizer", "video_tokenizer", "pretokenize", "unimo", "mocap", "generate"))
+               for j in ("make_corpus", "preprocess", "motion_tokenizer", "video_tokenizer", "pretokenize", "unimo", "evaluate", "mocap",
+                         "generate"))
     assert by_job["demo"].data.params["corpus.clips"] == "6"
     assert by_job["make_corpus"].data.metrics["clips_written"] == 6
     assert by_job["motion_tokenizer"].data.metrics["val/mpjpe_mm"] > 0 and by_job["video_tokenizer"].data.metrics["val/psnr"] > 0
