@@ -1,8 +1,14 @@
 """Pre-tokenization: clips and their motion -> token shards (`token_shards`), with Ray Data.
 
-    discover (driver) -> windows (flat_map, one task per input: decode, resize, cut)
-      -> tokenize (map_batches, an actor pool: both tokenizers loaded once per actor, on a
-         GPU when the cluster has one) -> write_parquet (staging) -> commit (driver)
+    discover (driver) -> tokenize (map_batches over inputs, an actor pool: each actor
+      loads both tokenizers once, on a GPU when the cluster has one, and decodes, resizes
+      and cuts its own inputs into windows before tokenizing them) -> write_parquet
+      (staging) -> commit (driver)
+
+Decoding in the actors, not in tasks of their own: a decode task costs a few milliseconds of
+work and a Ray task's overhead besides, and on a small machine the decode tasks' worker
+processes were what held the tokenizer actors back (2 CPUs were 1.2-1.3x one, with the
+actors idle half the time).
 
 Input, either of:
   - a corpus with videos (jobs/make_corpus.py, or your own in its layout): one input per
@@ -46,7 +52,7 @@ class PretokenizeConfig:
     motion_tokenizer: str = option(help="checkpoint folder, state.pt, runs:/<run id> or models:/<name>@champion (required)")
     frames: int = option(17, help="frames per window: 1 + t * k for the video tokenizer's t")
     size: int = option(64, help="frames are centre-cropped and resized to size x size")
-    batch: int = option(8, help="windows tokenized together (one actor call)")
+    batch: int = option(8, help="windows tokenized together; also inputs handed to an actor at a time")
     limit: int = option(0, help="process at most this many inputs (0: all)")
 
 
@@ -180,9 +186,12 @@ class TokenizeStage:
         from unimo.models.motion_tokenizer.api import MotionTokenizerInference
         from unimo.models.video_tokenizer.api import VideoTokenizerInference
 
+        from unimo.platform.ray_session import pin_to_free_core
+
         device = "cuda" if torch.cuda.is_available() else "cpu"
         if device == "cpu":
             torch.set_num_threads(1)  # one actor per CPU: parallel across actors, not threads
+            pin_to_free_core()
         self.cfg, self.staging, self.progress = cfg, staging, progress
         self.video = VideoTokenizerInference.load(cfg.video_tokenizer, device=device)
         self.motion = MotionTokenizerInference.load(cfg.motion_tokenizer, device=device)
@@ -203,10 +212,9 @@ class TokenizeStage:
                         "betas": r["betas"].astype(np.float32).tolist()})
         return out
 
-    def __call__(self, batch: dict) -> pa.Table:
-        rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
+    def tokenize_safely(self, rows: list[dict]) -> list[dict]:
         try:
-            out = self.tokenize(rows)
+            return self.tokenize(rows)
         except Exception:  # noqa: BLE001 - find the bad rows one by one, keep the good ones
             out = []
             for r in rows:
@@ -214,6 +222,14 @@ class TokenizeStage:
                     out += self.tokenize([r])
                 except Exception as e:  # noqa: BLE001
                     record_error(self.staging, r, "tokenize", e)
+            return out
+
+    def __call__(self, batch: dict) -> pa.Table:
+        inputs = [dict(zip(batch, values)) for values in zip(*batch.values())]
+        windows = [w for row in inputs for w in windows_stage(row, self.cfg, self.staging)]
+        out = []
+        for start in range(0, len(windows), self.cfg.batch):
+            out += self.tokenize_safely(windows[start : start + self.cfg.batch])
         add(self.progress, "windows tokenized", len(out))
         return pa.Table.from_pylist(out, schema=token_shards.TOKEN_SCHEMA)
 
@@ -330,12 +346,13 @@ def run_pretokenize(cfg: PretokenizeConfig) -> Summary:
         actors = gpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
         with RemoteProgress({"windows tokenized": ("window", None)}) as counts:
             ds = ray.data.from_items(todo, override_num_blocks=len(todo))
-            ds = ds.flat_map(windows_stage, fn_kwargs={"cfg": cfg, "staging": staging}, num_cpus=0.5)
             # every actor from the start: one that joins late imports torch and loads both
-            # tokenizers while the others already wait on it (measured: 2 CPUs slower than 1)
+            # tokenizers while the others already wait on it (measured: 2 CPUs slower than 1);
+            # one batch in flight an actor: the first actor ready would otherwise queue several
+            # and finish alone while the others idle
+            pool = ray.data.ActorPoolStrategy(min_size=min(actors, len(todo)), max_size=actors, max_tasks_in_flight_per_actor=1)
             ds = ds.map_batches(TokenizeStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging, "progress": counts.handle},
-                                batch_size=cfg.batch, compute=ray.data.ActorPoolStrategy(min_size=min(actors, len(todo)), max_size=actors),
-                                **({"num_gpus": 1} if gpus else {"num_cpus": 0.5}))
+                                batch_size=cfg.batch, compute=pool, **({"num_gpus": 1} if gpus else {"num_cpus": 0.5}))
             fs, path = storage.pyarrow_filesystem(storage.join(staging, token_shards.TOKENS))
             ds.write_parquet(path, filesystem=fs)
         ledger = commit(output, staging, run, todo, manifest)
