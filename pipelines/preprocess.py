@@ -159,7 +159,10 @@ class FitStage:
         from unimo.pipelines import fit_init
         from unimo.platform import body_model
 
+        from unimo.platform.ray_session import pin_to_free_core
+
         torch.set_num_threads(1)  # one core per worker: Ray provides the parallelism
+        pin_to_free_core()
         fit_init.install(lifter)  # the driver's, so that no node trains its own
         self.cfg, self.staging, self.progress = cfg, staging, progress
         self.kinematics = body_model.load_kinematics(cfg.body_model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -77,3 +78,25 @@ def test_ray_data_job_runs_across_two_nodes(tmp_path):
     finally:
         ray_session.shutdown()
         cluster.shutdown()
+
+
+def test_workers_pin_themselves_to_different_cores_and_free_them_on_exit(tmp_path):
+    import subprocess
+    import sys
+
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 cores and sched_setaffinity")
+    cores = sorted(os.sched_getaffinity(0))
+    code = ("import os, time; from unimo.platform.ray_session import pin_to_free_core; "
+            "core = pin_to_free_core(); print(core, sorted(os.sched_getaffinity(0)), flush=True); time.sleep(4)")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the claims live in the temp folder: a private one
+    many = len(cores) + 1 if len(cores) <= 4 else 3
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env) for _ in range(many)]
+    lines = [p.communicate(timeout=120)[0].split(" ", 1) for p in procs]
+    pinned = [int(core) for core, _ in lines if core != "None"]
+    assert len(pinned) == min(many, len(cores)) and len(set(pinned)) == len(pinned)  # each its own core
+    assert all(mask.strip() == f"[{core}]" for core, mask in lines if core != "None")
+    if many > len(cores):
+        assert sum(core == "None" for core, _ in lines) == 1  # more workers than cores: the last one floats
+    again = subprocess.run([sys.executable, "-c", code.replace("time.sleep(4)", "")], capture_output=True, text=True, env=env)
+    assert again.stdout.split(" ", 1)[0] == str(cores[0])  # the exited workers' claims are gone
