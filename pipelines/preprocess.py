@@ -158,7 +158,6 @@ class FitStage:
 
         from unimo.pipelines import fit_init
         from unimo.platform import body_model
-
         from unimo.platform.ray_session import pin_to_free_core
 
         torch.set_num_threads(1)  # one core per worker: Ray provides the parallelism

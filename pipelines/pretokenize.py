@@ -185,7 +185,6 @@ class TokenizeStage:
 
         from unimo.models.motion_tokenizer.api import MotionTokenizerInference
         from unimo.models.video_tokenizer.api import VideoTokenizerInference
-
         from unimo.platform.ray_session import pin_to_free_core
 
         device = "cuda" if torch.cuda.is_available() else "cpu"

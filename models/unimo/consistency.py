@@ -13,7 +13,8 @@ on held-out clips whose corpus labels give the true motion.
   - plausibility of the generated motion: foot skating, jitter and joint-limit violations
     (`metrics`), beside the same on the clips' true motion.
 - **M2V** from the clip's true motion tokens: V2M run on the generated video against the
-  true motion (MPJPE, PA-MPJPE), beside V2M on the clip's real video.
+  true motion (MPJPE, PA-MPJPE), to read beside V2M on the clip's real video
+  (`evaluation.v2m_motion`).
 
 Joint errors are root-relative, each frame turned to face +z (as the V2M evaluation's);
 plausibility is measured on world-frame joints (y up).
@@ -66,7 +67,7 @@ def evaluate_generation(model, video_tokenizer, motion_tokenizer, tokens: dict[s
     T = frames.shape[1]
     video_true = torch.as_tensor(tokens["video_tokens"]).long()
     motion_true = torch.as_tensor(tokens["motion_tokens"]).long()
-    runs = {k: [] for k in ("i2vm_frames", "i2vm_motion", "i2vm_recaptured", "m2v_recaptured", "v2m", "recon")}
+    runs = {k: [] for k in ("i2vm_frames", "i2vm_motion", "i2vm_recaptured", "m2v_recaptured", "recon")}
     for s in range(0, len(video_true), batch):
         video, motion = video_true[s : s + batch], motion_true[s : s + batch]
         first = torch.zeros_like(video)
@@ -77,7 +78,6 @@ def evaluate_generation(model, video_tokenizer, motion_tokenizer, tokens: dict[s
         runs["i2vm_recaptured"] += decode_motion(motion_tokenizer, model.generate("v2m", video=gen_video, sampling=GREEDY)[1], T)
         m2v_video, _ = model.generate("m2v", motion=motion, sampling=sampling)
         runs["m2v_recaptured"] += decode_motion(motion_tokenizer, model.generate("v2m", video=m2v_video, sampling=GREEDY)[1], T)
-        runs["v2m"] += decode_motion(motion_tokenizer, model.generate("v2m", video=video, sampling=GREEDY)[1], T)
         runs["recon"].append(video_tokenizer.decode(video))
     generated = np.concatenate(runs["i2vm_frames"])
     still = np.repeat(frames[:, :1], T, axis=1)
@@ -89,6 +89,5 @@ def evaluate_generation(model, video_tokenizer, motion_tokenizer, tokens: dict[s
         "psnr_tokenizer": _psnr(np.concatenate(runs["recon"]), frames), "psnr_still_image": _psnr(still, frames),
         **{f"sync_mismatched_{k}": v for k, v in sync_error(runs["i2vm_motion"], mismatched, kinematics).items()},
         **{f"truth_{k}": v for k, v in plausibility(truth, kinematics, fps).items()},
-        **{f"v2m_real_video_{k}": v for k, v in sync_error(truth, runs["v2m"], kinematics).items()},
     }
     return {"i2vm": i2vm, "m2v": m2v, "references": references}

@@ -114,32 +114,37 @@ def window_frames(sources: np.ndarray, starts: np.ndarray, frames: int, size: in
     return np.stack(out)
 
 
-def motion_errors(rows: list[dict], truth: list[dict], kinematics, fps: float, smpl=None) -> dict[str, float]:
-    """Predicted motions against the true ones, window by window ({poses (T, 72), betas}
-    each): MPJPE and PA-MPJPE (mm; root-relative, each frame turned to face +z: the motion
-    has no camera), accel error (m/s^2), and PVE (mm, same frame) when `smpl` is given."""
+def motion_errors(rows: list[dict], target: torch.Tensor, kinematics, fps: float, smpl=None,
+                  target_vertices: torch.Tensor | None = None) -> dict[str, float]:
+    """Predicted motions ({poses (T, 72), betas} a window) against the true ones'
+    `canonical_joints` (N, T, 24, 3): MPJPE and PA-MPJPE (mm; root-relative, each frame turned
+    to face +z: the motion has no camera), accel error (m/s^2), and PVE (mm, same frame) when
+    `smpl` and the true `canonical_vertices` are given."""
     from unimo.models import metrics
     from unimo.models.motion_tokenizer.evaluation import canonical_joints, canonical_vertices
 
-    T = len(truth[0]["poses"])
-    target = canonical_joints(truth, kinematics).view(len(truth), T, -1, 3)
-    pred = canonical_joints(rows, kinematics).view(len(rows), T, -1, 3)
+    pred = canonical_joints(rows, kinematics).view(target.shape)
     out = {"mpjpe_mm": float(metrics.mpjpe(pred, target)), "pa_mpjpe_mm": float(metrics.pa_mpjpe(pred, target)),
-           "accel_err": float(metrics.accel_error(pred, target, fps)), "windows": len(truth)}
-    if smpl is not None:
-        out["pve_mm"] = float((canonical_vertices(rows, smpl) - canonical_vertices(truth, smpl)).norm(dim=-1).mean() * 1000)
+           "accel_err": float(metrics.accel_error(pred, target, fps)), "windows": len(rows)}
+    if smpl is not None and target_vertices is not None:
+        out["pve_mm"] = float((canonical_vertices(rows, smpl) - target_vertices).norm(dim=-1).mean() * 1000)
     return out
 
 
 @torch.no_grad()
 def v2m_motion(model, motion_tokenizer, tokens: dict[str, np.ndarray], truth: list[dict], kinematics, fps: float,
-               constant_code: int, batch: int = 32, smpl=None) -> dict[str, dict[str, float]]:
+               constant_code: int, batch: int = 32, smpl=None, others: dict[str, list[dict]] | None = None
+               ) -> dict[str, dict[str, float]]:
     """`motion_errors` of motion decoded from V2M's tokens (greedy); from the true motion
-    tokens (the ceiling any V2M model has with this motion tokenizer); and from
-    `constant_code` at every position (a floor: one pose, whatever the video shows)."""
+    tokens (the ceiling any V2M model has with this motion tokenizer); from `constant_code`
+    at every position (a floor: one pose, whatever the video shows); and of `others`' motions
+    (name -> one {poses, betas} a window: another model's, e.g. a baseline's)."""
+    from unimo.models.motion_tokenizer.evaluation import canonical_joints, canonical_vertices
     from unimo.models.unimo.sampling import SamplingConfig
 
     T = len(truth[0]["poses"])
+    target = canonical_joints(truth, kinematics).view(len(truth), T, -1, 3)  # once for every row
+    target_vertices = None if smpl is None else canonical_vertices(truth, smpl)
     out = {}
     for name in ("v2m", "true tokens", "constant"):
         rows = []
@@ -152,7 +157,9 @@ def v2m_motion(model, motion_tokenizer, tokens: dict[str, np.ndarray], truth: li
             else:
                 motion = torch.full_like(torch.as_tensor(tokens["motion_tokens"][s : s + batch]).long(), constant_code)
             rows += decode_motion(motion_tokenizer, motion, T)
-        out[name] = motion_errors(rows, truth, kinematics, fps, smpl)
+        out[name] = motion_errors(rows, target, kinematics, fps, smpl, target_vertices)
+    for name, rows in (others or {}).items():
+        out[name] = motion_errors(rows, target, kinematics, fps, smpl, target_vertices)
     return out
 
 
