@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from unimo.models.motion_tokenizer.model import MotionTokenizerConfig
@@ -28,7 +28,7 @@ from unimo.models.motion_tokenizer.stage import MotionTokenizerStageConfig
 from unimo.models.training import stages
 from unimo.models.training.loop import TrainerConfig
 from unimo.models.training.session import TrainConfig
-from unimo.platform import cli, console
+from unimo.platform import cli, console, storage
 from unimo.platform.config import option
 
 M = "motion_tokenizer.model."
@@ -90,6 +90,8 @@ def trials(cfg: SweepConfig, sweep_id: str) -> list[dict]:
     from unimo.platform.config import to_dict, with_overrides
 
     base = cfg.train
+    if base.data:  # trials run in their own working directories: a relative path would not be found there
+        base = replace(base, data=",".join(storage.resolve(u.strip()) for u in base.data.split(",")))
     if base.debug:  # the debug sizes first, so the trial's own values (a codebook size) win over them
         base = stages.get(cfg.stage).debug_overrides(base)
     out = []

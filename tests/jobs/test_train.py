@@ -109,7 +109,8 @@ def test_sweep_stops_trials_early_nests_runs_and_registers_the_champion(corpus, 
     home = tmp_path / "home"
     # lr=0 trials never leave their initial weights: ASHA has something to stop whatever the
     # other trials' numbers turn out to be (configs/sweep_cpu_tiny.yaml is the real sweep)
-    out = run_job("sweep.py", f"train.data={corpus}", "train.debug=true", "window=32", "grace_steps=10",
+    # data given relative to where the user stands: trials run in directories of their own
+    out = run_job("sweep.py", f"train.data={os.path.relpath(corpus, REPO)}", "train.debug=true", "window=32", "grace_steps=10",
                   "space={motion_tokenizer.model.codebook_size: [32], trainer.lr: [0.002, 0.0]}",
                   env={"UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""}, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
