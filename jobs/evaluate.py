@@ -165,6 +165,8 @@ def evaluate_unimo(cfg: EvalConfig) -> str:
         mlflow.log_metrics({f"{task}/{k}": v for k, v in r.items()})
         rows.append(f"| {task.upper()} | {r['tokens']:.0f} | {r['perplexity']:.2f} | {r['accuracy']:.1%} | "
                     f"{r['unigram_perplexity']:.2f} | {r['factor']:.2f}x |")
+    rows += ["", f"V2M perplexity with another clip's video before each clip's motion: {results['v2m']['perplexity_other_video']:.2f} "
+                 f"(with its own: {results['v2m']['perplexity']:.2f}; no higher means V2M does not read the video)"]
     motion_rows = []
     if cfg.tokens:
         tokens, truth = ev.v2m_motion_windows(cfg.tokens)

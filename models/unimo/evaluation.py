@@ -5,7 +5,8 @@ perplexity and next-token accuracy of the model, each position restricted to its
 modality's codes (the distribution sampling draws from), and the perplexity of a unigram
 model of each modality's codes counted on the training split (add-one smoothed). The
 factor unigram / model says how much the model gains from context: the condition and the
-tokens already generated.
+tokens already generated. V2M is also scored with each clip's motion after another clip's
+video: what reading the video is worth.
 
 For V2M on clips of a corpus with labels, also the motion itself: the V2M tokens decoded by
 the motion tokenizer against the true motion, beside the true tokens decoded (the ceiling
@@ -53,17 +54,23 @@ def evaluate(model, held_out: dict[str, np.ndarray], train: dict[str, np.ndarray
     device = net.head.weight.device
     log_probs = unigram_log_probs(train, net.cfg.video_codes, net.cfg.motion_codes)
     totals = {t: np.zeros(3) for t in TASKS}
+    # V2M again, each clip's motion after another clip's video (half the set away: another
+    # source video): a model that reads the video does worse; one that ignores it, no worse
+    other_video = np.roll(held_out["video_tokens"], len(held_out["video_tokens"]) // 2, axis=0)
+    v2m_other = np.zeros(3)
     for start in range(0, len(held_out["video_tokens"]), batch):
         video = torch.as_tensor(held_out["video_tokens"][start : start + batch]).to(device)
         motion = torch.as_tensor(held_out["motion_tokens"][start : start + batch]).to(device)
         for t, value in task_scores(net, layouts, video, motion).items():
             totals[t] += value
+        v2m_other += task_scores(net, layouts, torch.as_tensor(other_video[start : start + batch]).to(device), motion, ("v2m",))["v2m"]
     out = {}
     for t in TASKS:
         nll, correct, n = totals[t]
         u_nll, u_n = unigram_nll(layouts, t, held_out["video_tokens"], held_out["motion_tokens"], log_probs)
         ppl, u_ppl = math.exp(nll / n), math.exp(u_nll / u_n)
         out[t] = {"perplexity": ppl, "accuracy": correct / n, "unigram_perplexity": u_ppl, "factor": u_ppl / ppl, "tokens": n}
+    out["v2m"]["perplexity_other_video"] = math.exp(v2m_other[0] / v2m_other[2])
     return out
 
 

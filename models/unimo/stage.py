@@ -100,11 +100,12 @@ class UniMoStage:
         return out
 
 
-def task_scores(model: UniMo, layouts: Layouts, video: torch.Tensor, motion: torch.Tensor) -> dict[str, np.ndarray]:
+def task_scores(model: UniMo, layouts: Layouts, video: torch.Tensor, motion: torch.Tensor,
+                tasks: tuple[str, ...] = TASKS) -> dict[str, np.ndarray]:
     """Per task: [summed NLL, correct next-token guesses, tokens] over the generated
     tokens of these clips, each position restricted to its modality's codes."""
     scores = {}
-    for t in TASKS:
+    for t in tasks:
         task = torch.full((video.shape[0],), Layouts.task_index(t), device=video.device)
         ids = layouts.sequences(video, motion, task)
         kinds = layouts.next_kinds(task)

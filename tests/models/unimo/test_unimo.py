@@ -3,6 +3,8 @@ shards with both embedding modes, and one-line errors."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from support import write_token_shards
@@ -172,6 +174,9 @@ def test_training_on_token_shards_lowers_every_tasks_validation_loss(tokens, tmp
         rows = {line.split("|")[1].strip(): line.split("|") for line in out.stdout.splitlines() if line.startswith("| V2M")}
         factor = float(rows["V2M"][6].strip().rstrip("x"))
         assert factor > 1.5, out.stdout  # the motion follows from the video: context beats code frequencies
+        (line,) = [ln for ln in out.stdout.splitlines() if ln.startswith("V2M perplexity with another clip's video")]
+        other_video, own_video = (float(x) for x in re.findall(r"(\d+\.\d+)", line))
+        assert other_video > 1.5 * own_video, line  # it reads the video: another clip's misleads it
         other = write_token_shards(tmp_path / "other", sources=4, video_tokenizer="another-video-tokenizer")
         with pytest.raises(TokenShardError, match=r"^token shards '.*other' do not match the model: their video tokenizer is "
                                                   r"'another-video-tokenizer', the model was trained on 'synthetic-video'"):
