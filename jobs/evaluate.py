@@ -180,11 +180,12 @@ def evaluate_unimo(cfg: EvalConfig) -> str:
             video_tokenizer = VideoTokenizerInference.load(model.tokens.video_tokenizer)
             frames = ev.window_frames(tokens["source"], tokens["start_frame"], model.tokens.frames,
                                       model.tokens.grid[0] * video_tokenizer.spatial_factor)
-            others = {}
+            others, baseline_reads = {}, ""
             if cfg.baseline:
                 from unimo.models.v2m_baseline.api import RegressorInference
 
-                others["baseline"] = RegressorInference.load(cfg.baseline).predict(frames)
+                regressor = RegressorInference.load(cfg.baseline)
+                others["baseline"], baseline_reads = regressor.predict(frames, video_tokens=tokens["video_tokens"]), regressor.reads
             motion = ev.v2m_motion(model, tok, tokens, truth, kinematics, fps, constant_code=common,
                                    smpl=body_model.load_smpl(tok.body_model), others=others)
             motion_rows = [f"V2M motion against the corpus labels ({len(truth)} windows; root-relative joints, each frame "
@@ -194,7 +195,7 @@ def evaluate_unimo(cfg: EvalConfig) -> str:
                 mlflow.log_metrics({f"v2m_motion/{name.replace(' ', '_')}/{k}": v for k, v in r.items()})
                 label = {"v2m": "V2M tokens (greedy)", "true tokens": "the true tokens (the motion tokenizer's ceiling)",
                          "constant": f"code {common} everywhere (the most frequent: one pose, a floor)",
-                         "baseline": f"direct-regression baseline ({cfg.baseline}), from the frames"}[name]
+                         "baseline": f"direct-regression baseline ({cfg.baseline}), from {baseline_reads}"}[name]
                 motion_rows.append(f"| {label} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | {r['pve_mm']:.1f} | {r['accel_err']:.2f} |")
             motion_rows += ["", generation_tables(cfg, model, video_tokenizer, tok, tokens, truth, frames, kinematics, fps, motion["v2m"])]
     m, t = model.model.cfg, model.tokens

@@ -7,6 +7,9 @@ learn from the same clips and validate on the same ones. Each window's frames ar
 its source video (as pre-tokenization cut them) and its motion read from the corpus label:
 the baseline needs token shards written from a corpus.
 
+With `model.input=video_tokens` it reads the windows' video tokens instead of their frames
+(`TokenRegressor`): a probe of whether the pose survives the video tokenizer.
+
 Loss, per frame: the rotation matrices' squared error (the root's heading removed, as the
 metric removes it) plus 10 x the mean distance of root-relative joints, with the predicted
 and the true betas. Validation: MPJPE and PA-MPJPE in the V2M evaluation's frame.
@@ -22,7 +25,7 @@ import torch
 
 from unimo.models import metrics
 from unimo.models import motion_features as mf
-from unimo.models.v2m_baseline.model import DirectRegressor, RegressorConfig
+from unimo.models.v2m_baseline.model import RegressorConfig, build
 from unimo.platform.config import option
 from unimo.platform.rotations import axis_angle_to_matrix, rotation_6d_to_matrix
 from unimo.platform.smpl_skeleton import NUM_JOINTS
@@ -37,6 +40,9 @@ class V2MBaselineStageConfig:
     val_clips: int = option(256, help="validation clips, at most")
     size: int = option(0, help="(from the token shards) frame side, pixels")
     frames: int = option(0, help="(from the token shards) frames per window")
+    video_codes: int = option(0, help="(from the token shards) the video tokenizer's vocabulary")
+    grid: list[int] = option([0, 0], help="(from the token shards) video tokens a latent frame, h x w")
+    temporal_factor: int = option(0, help="(from the token shards) frames a latent frame stands for")
     body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl")
 
 
@@ -69,12 +75,13 @@ class V2MBaselineStage:
         self.cfg = cfg
         self.kinematics = body_model.load_kinematics(cfg.body_model)
 
-    def build_model(self) -> DirectRegressor:
-        return DirectRegressor(self.cfg.model, self.cfg.size)
+    def build_model(self):
+        c = self.cfg
+        return build(c.model, c.size, c.video_codes, tuple(c.grid), c.temporal_factor)
 
     def _errors(self, model, batch: dict):
-        kinematics = self.kinematics.to(batch["video"].device)
-        rots, betas = predicted_rotations(model, batch["video"])
+        kinematics = self.kinematics.to(batch["poses"].device)
+        rots, betas = predicted_rotations(model, batch[input_key(self.cfg.model)])
         target = canonical_rotations(batch["poses"].float())
         true_betas = batch["betas"].float()
         joints = root_relative_joints(kinematics, rots.float(), betas.float())
@@ -101,13 +108,19 @@ class V2MBaselineStage:
         return {"mpjpe_mm": sums[0] / n, "pa_mpjpe_mm": sums[1] / n} if n else {}
 
 
+def input_key(model: RegressorConfig) -> str:
+    """The batch column the regressor reads."""
+    return "video" if model.input == "frames" else "video_tokens"
+
+
 # -- the plug-in: the driver side ----------------------------------------------------------
 
 
-def labelled_windows(root: str, val_fraction: float, val_limit: int | None = None):
+def labelled_windows(root: str, val_fraction: float, val_limit: int | None = None, frames: bool = True):
     """(manifest, training arrays, validation arrays) of the token shards' windows whose
-    source is a corpus video with labels: {video (N, T, S, S, 3) uint8, poses (N, T, 72),
-    betas (N, 10)}, split by source video as the unimo stage splits them."""
+    source is a corpus video with labels: {video (N, T, S, S, 3) uint8 (or, without
+    `frames`, video_tokens (N, L * h * w)), poses (N, T, 72), betas (N, 10)}, split by source
+    video as the unimo stage splits them."""
     from unimo.models.training.data import DataError, in_validation
     from unimo.models.unimo.evaluation import v2m_motion_windows, window_frames
     from unimo.pipelines.token_shards import TokenManifest
@@ -117,8 +130,11 @@ def labelled_windows(root: str, val_fraction: float, val_limit: int | None = Non
     if not truth:
         raise DataError(f"token shards '{root}' hold no window of a corpus video with labels: the baseline regresses the labels' "
                         "motion (pretokenize a corpus)")
-    arrays = {"video": window_frames(tokens["source"], tokens["start_frame"], manifest.frames, manifest.size),
-              "poses": np.stack([t["poses"] for t in truth]), "betas": np.stack([t["betas"] for t in truth])}
+    arrays = {"poses": np.stack([t["poses"] for t in truth]), "betas": np.stack([t["betas"] for t in truth])}
+    if frames:
+        arrays["video"] = window_frames(tokens["source"], tokens["start_frame"], manifest.frames, manifest.size)
+    else:
+        arrays["video_tokens"] = np.asarray(tokens["video_tokens"]).reshape(len(truth), -1)
     val = np.array([in_validation(s, val_fraction) for s in tokens["source"]], dtype=bool)
     return manifest, {k: v[~val] for k, v in arrays.items()}, {k: v[val][:val_limit] for k, v in arrays.items()}
 
@@ -145,15 +161,16 @@ class V2MBaselinePlugin:
         urls = data_urls(cfg.data, kinds=("tokens",))
         if len(urls) != 1:
             raise DataError(f"the v2m_baseline stage reads one token shard folder, got {len(urls)}: '{cfg.data}'")
-        manifest, train, val = labelled_windows(urls[0], st.val_fraction, st.val_clips)
-        count = len(train["video"])
-        if not len(val["video"]):
+        manifest, train, val = labelled_windows(urls[0], st.val_fraction, st.val_clips, frames=st.model.input == "frames")
+        count = len(train["poses"])
+        if not len(val["poses"]):
             log.warning("no source video of '%s' falls in the validation split: validating on training clips", urls[0])
             val = {k: v[: st.val_clips] for k, v in train.items()}
         needed = cfg.trainer.batch_size * (cfg.trainer.num_workers if use_ray else 1)
         if count < needed:
             raise DataError(f"token shards '{urls[0]}' have {count} labelled training windows, fewer than one step needs ({needed})")
-        stage_config = replace(st, size=manifest.size, frames=manifest.frames)
+        stage_config = replace(st, size=manifest.size, frames=manifest.frames, video_codes=manifest.video_tokenizer["codebook_size"],
+                               grid=list(manifest.grid), temporal_factor=manifest.video_tokenizer["temporal_factor"])
         if use_ray:
             train, val = ray_dataset(train), ray_dataset(val)
         return PreparedData(stage_config, urls[0], train, val, count)
@@ -168,6 +185,8 @@ class V2MBaselinePlugin:
         from unimo.pipelines.motion import Motion
         from unimo.pipelines.synthetic import render_motion, rig
 
+        if "video" not in example:  # the token probe: no frames to show beside its motion
+            return {}
         model = RegressorInference.load(checkpoint_file)
         video = np.asarray(example["video"])
         row = model.predict(video[None])[0]

@@ -31,12 +31,16 @@ def test_windows_are_the_corpus_frames_and_labels_split_by_source_as_unimo_split
     assert train["video"].std() > 10  # rendered frames, not blanks
 
 
-def test_the_regressor_fits_a_batch(tokens):
-    _, train, _ = labelled_windows(tokens, 0.25)
-    stage = V2MBaselineStage(V2MBaselineStageConfig(model=RegressorConfig(channels=8, width=64, temporal_blocks=1), size=32, frames=9))
+@pytest.mark.parametrize("source", ["frames", "video_tokens"])
+def test_the_regressor_fits_a_batch(tokens, source):
+    _, train, _ = labelled_windows(tokens, 0.25, frames=source == "frames")
+    model_cfg = RegressorConfig(input=source, channels=8, width=64, temporal_blocks=1, code_dim=16)
+    stage = V2MBaselineStage(V2MBaselineStageConfig(model=model_cfg, size=32, frames=9, video_codes=16, grid=[4, 4], temporal_factor=4))
     torch.manual_seed(0)
     model = stage.build_model()
     batch = {k: torch.as_tensor(v[:4]) for k, v in train.items()}
+    rotations, _ = model(batch["video" if source == "frames" else "video_tokens"])
+    assert rotations.shape == (4, 9, 24, 6)  # a frame each: 3 latent frames of the tokens are 1 + 2 x 4 frames
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = stage.validate(model, [batch])["mpjpe_mm"]
     for _ in range(60):
@@ -57,6 +61,16 @@ def test_train_job_writes_a_checkpoint_the_inference_api_loads(tokens, tmp_path)
     model = RegressorInference.load(str(checkpoint))
     rows = model.predict(np.zeros((2, 9, 32, 32, 3), np.uint8))
     assert rows[0]["poses"].shape == (9, 72) and rows[0]["betas"].shape == (10,)
+
+    # the token probe trains on the same windows' video tokens and predicts from them alone
+    out = run_job("train.py", "--stage", "v2m_baseline", "--debug", f"--data={tokens}", "trainer.runner=local",
+                  "v2m_baseline.model.input=video_tokens", "trainer.run_name=probe", env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    probe = RegressorInference.load(str(next((tmp_path / "home" / "checkpoints" / "probe").glob("checkpoint_*"))))
+    rows = probe.predict(None, video_tokens=np.zeros((2, 3 * 4 * 4), np.int64))
+    assert rows[0]["poses"].shape == (9, 72) and probe.reads == "UniMo's video tokens"
+    with pytest.raises(ValueError, match="reads UniMo's video tokens: pass them"):
+        probe.predict(np.zeros((2, 9, 32, 32, 3), np.uint8))
 
 
 def test_token_shards_without_labelled_sources_are_refused_in_one_line(tmp_path):
