@@ -26,7 +26,7 @@ class RegressorInference:
 
         state = ckpt_lib.load_stage(source, "v2m_baseline")
         cfg = from_dict(V2MBaselineStageConfig, state["config"]["stage_config"])
-        model = build(cfg.model, cfg.size, cfg.video_codes, tuple(cfg.grid), cfg.temporal_factor)
+        model = build(cfg.model, cfg.size, cfg.video_codes, tuple(cfg.grid), cfg.temporal_factor, cfg.fsq_levels)
         model.load_state_dict(state["model"])
         return cls(model, cfg, source)
 

@@ -27,6 +27,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from unimo.models.quantizer import FSQuantizer
 from unimo.platform.config import option
 from unimo.platform.rotations import matrix_to_rotation_6d
 from unimo.platform.smpl_skeleton import NUM_JOINTS
@@ -36,7 +37,9 @@ from unimo.platform.smpl_skeleton import NUM_JOINTS
 class RegressorConfig:
     input: Literal["frames", "video_tokens"] = option("frames", help="what it regresses from: the frames, or UniMo's video tokens "
                                                                      "(a probe of what tokenization keeps)")
-    code_dim: int = option(64, help="video_tokens: embedding size of a video code")
+    code_embedding: Literal["learned", "fsq"] = option("learned", help="video_tokens: a learned table, or each code's FSQ "
+                                                                       "digits, fixed (what the tokenizer's decoder reads)")
+    code_dim: int = option(64, help="video_tokens, learned: embedding size of a video code")
     channels: int = option(32, help="channels of the first conv stage (doubling to 4x)")
     width: int = option(256, help="features per frame")
     temporal_blocks: int = option(2, help="residual temporal conv blocks")
@@ -90,12 +93,15 @@ class DirectRegressor(_Regressor):
 
 
 class TokenRegressor(_Regressor):
-    def __init__(self, cfg: RegressorConfig, codes: int, grid: tuple[int, int], temporal_factor: int):
+    def __init__(self, cfg: RegressorConfig, codes: int, grid: tuple[int, int], temporal_factor: int, fsq_levels: list[int] = ()):
         super().__init__(cfg, frames_per_step=temporal_factor)
         self.grid = tuple(grid)
         c = cfg.channels
-        self.embed = nn.Embedding(codes, cfg.code_dim)
-        self.cnn = nn.Sequential(nn.Conv2d(cfg.code_dim, 4 * c, 3, 1, 1), nn.GroupNorm(8, 4 * c), nn.GELU(),
+        if cfg.code_embedding == "fsq":  # each code as the point of the FSQ grid it names, not learned
+            self.embed = nn.Embedding.from_pretrained(FSQuantizer(list(fsq_levels)).lookup(torch.arange(codes)[None])[0].T)
+        else:
+            self.embed = nn.Embedding(codes, cfg.code_dim)
+        self.cnn = nn.Sequential(nn.Conv2d(self.embed.embedding_dim, 4 * c, 3, 1, 1), nn.GroupNorm(8, 4 * c), nn.GELU(),
                                  _stage(4 * c, 4 * c), nn.Flatten(),
                                  nn.Linear(4 * c * ((grid[0] + 1) // 2) * ((grid[1] + 1) // 2), cfg.width), nn.GELU())
 
@@ -109,5 +115,6 @@ class TokenRegressor(_Regressor):
         return rotations[:, self.frames_per_step - 1 :], betas  # the image-only first latent frame stands for one frame: its last slot
 
 
-def build(cfg: RegressorConfig, size: int, codes: int = 0, grid: tuple[int, int] = (0, 0), temporal_factor: int = 1) -> nn.Module:
-    return DirectRegressor(cfg, size) if cfg.input == "frames" else TokenRegressor(cfg, codes, grid, temporal_factor)
+def build(cfg: RegressorConfig, size: int, codes: int = 0, grid: tuple[int, int] = (0, 0), temporal_factor: int = 1,
+          fsq_levels: list[int] = ()) -> nn.Module:
+    return DirectRegressor(cfg, size) if cfg.input == "frames" else TokenRegressor(cfg, codes, grid, temporal_factor, fsq_levels)

@@ -43,6 +43,7 @@ class V2MBaselineStageConfig:
     video_codes: int = option(0, help="(from the token shards) the video tokenizer's vocabulary")
     grid: list[int] = option([0, 0], help="(from the token shards) video tokens a latent frame, h x w")
     temporal_factor: int = option(0, help="(from the token shards) frames a latent frame stands for")
+    fsq_levels: list[int] = option([], help="(from the token shards' video tokenizer) its FSQ levels, for code_embedding=fsq")
     body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl")
 
 
@@ -77,7 +78,7 @@ class V2MBaselineStage:
 
     def build_model(self):
         c = self.cfg
-        return build(c.model, c.size, c.video_codes, tuple(c.grid), c.temporal_factor)
+        return build(c.model, c.size, c.video_codes, tuple(c.grid), c.temporal_factor, c.fsq_levels)
 
     def _errors(self, model, batch: dict):
         kinematics = self.kinematics.to(batch["poses"].device)
@@ -106,6 +107,17 @@ class V2MBaselineStage:
                      float(metrics.pa_mpjpe(joints.flatten(0, 1), true_joints.flatten(0, 1))) * frames]
             n += frames
         return {"mpjpe_mm": sums[0] / n, "pa_mpjpe_mm": sums[1] / n} if n else {}
+
+
+def fsq_levels(manifest) -> list[int]:
+    """The FSQ levels of the video tokenizer that wrote the token shards, from its checkpoint."""
+    from unimo.models.training import checkpoint
+    from unimo.models.training.data import DataError
+
+    source = manifest.video_tokenizer["source"]
+    if str(source).startswith("cosmos:"):
+        raise DataError(f"code_embedding=fsq needs a unimo video tokenizer checkpoint, and these token shards come from '{source}'")
+    return list(checkpoint.load_stage(source, "video_tokenizer")["config"]["stage_config"]["model"]["levels"])
 
 
 def input_key(model: RegressorConfig) -> str:
@@ -170,7 +182,8 @@ class V2MBaselinePlugin:
         if count < needed:
             raise DataError(f"token shards '{urls[0]}' have {count} labelled training windows, fewer than one step needs ({needed})")
         stage_config = replace(st, size=manifest.size, frames=manifest.frames, video_codes=manifest.video_tokenizer["codebook_size"],
-                               grid=list(manifest.grid), temporal_factor=manifest.video_tokenizer["temporal_factor"])
+                               grid=list(manifest.grid), temporal_factor=manifest.video_tokenizer["temporal_factor"],
+                               fsq_levels=fsq_levels(manifest) if st.model.code_embedding == "fsq" else [])
         if use_ray:
             train, val = ray_dataset(train), ray_dataset(val)
         return PreparedData(stage_config, urls[0], train, val, count)

@@ -31,16 +31,19 @@ def test_windows_are_the_corpus_frames_and_labels_split_by_source_as_unimo_split
     assert train["video"].std() > 10  # rendered frames, not blanks
 
 
-@pytest.mark.parametrize("source", ["frames", "video_tokens"])
-def test_the_regressor_fits_a_batch(tokens, source):
+@pytest.mark.parametrize("source,embedding", [("frames", "learned"), ("video_tokens", "learned"), ("video_tokens", "fsq")])
+def test_the_regressor_fits_a_batch(tokens, source, embedding):
     _, train, _ = labelled_windows(tokens, 0.25, frames=source == "frames")
-    model_cfg = RegressorConfig(input=source, channels=8, width=64, temporal_blocks=1, code_dim=16)
-    stage = V2MBaselineStage(V2MBaselineStageConfig(model=model_cfg, size=32, frames=9, video_codes=16, grid=[4, 4], temporal_factor=4))
+    model_cfg = RegressorConfig(input=source, code_embedding=embedding, channels=8, width=64, temporal_blocks=1, code_dim=16)
+    stage = V2MBaselineStage(V2MBaselineStageConfig(model=model_cfg, size=32, frames=9, video_codes=16, grid=[4, 4], temporal_factor=4,
+                                                    fsq_levels=[4, 4]))
     torch.manual_seed(0)
     model = stage.build_model()
     batch = {k: torch.as_tensor(v[:4]) for k, v in train.items()}
     rotations, _ = model(batch["video" if source == "frames" else "video_tokens"])
     assert rotations.shape == (4, 9, 24, 6)  # a frame each: 3 latent frames of the tokens are 1 + 2 x 4 frames
+    if embedding == "fsq":  # code 5 of levels [4, 4] is digits (1, 1): the grid point (-0.5, -0.5), and stays it
+        assert model.embed.weight[5].tolist() == [-0.5, -0.5] and not model.embed.weight.requires_grad
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = stage.validate(model, [batch])["mpjpe_mm"]
     for _ in range(60):
