@@ -15,9 +15,9 @@ import time
 import numpy as np
 import torch
 
-from unimo.models.render import MeshRenderer, project
 from unimo.pipelines import procedural, synthetic, video_io
 from unimo.platform import body_model
+from unimo.platform.render import MeshRenderer, project
 
 
 def dense_rasterize(renderer: MeshRenderer, uv: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

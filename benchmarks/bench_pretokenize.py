@@ -21,13 +21,13 @@ import tempfile
 def make_inputs(root: str, videos: int, frames: int) -> tuple[str, str, str]:
     import torch
 
-    from unimo.models import motion_features as mf
     from unimo.models.motion_tokenizer.model import MotionTokenizer, MotionTokenizerConfig
     from unimo.models.motion_tokenizer.stage import MotionTokenizerStageConfig
     from unimo.models.training import checkpoint
     from unimo.models.video_tokenizer.model import VideoTokenizerConfig
     from unimo.models.video_tokenizer.stage import VideoTokenizerStageConfig, VideoTokenizerTraining
     from unimo.pipelines.corpus import CorpusConfig, build_corpus
+    from unimo.platform import motion_features as mf
     from unimo.platform.config import to_dict
 
     corpus = os.path.join(root, "corpus")
@@ -53,7 +53,7 @@ def one_run(cpus: int, corpus: str, video: str, motion: str, out: str) -> float:
     code = f"""
 import os
 os.sched_setaffinity(0, set(range({cpus})))
-from unimo.pipelines.pretokenize import PretokenizeConfig, run_pretokenize
+from unimo.models.pretokenize import PretokenizeConfig, run_pretokenize
 from unimo.platform import ray_session
 ray_session.connect(num_cpus={cpus}, include_dashboard=False)
 import time

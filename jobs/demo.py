@@ -50,9 +50,9 @@ class DemoConfig:
 
 
 def main(cfg: DemoConfig) -> None:
+    from unimo.models.pretokenize import PretokenizeConfig, run_pretokenize
     from unimo.models.training.session import TrainConfig, train_stage
     from unimo.pipelines.corpus import run_tracked
-    from unimo.pipelines.pretokenize import PretokenizeConfig, run_pretokenize
     from unimo.pipelines.preprocess import PreprocessConfig, run_preprocess
     from unimo.platform import storage, tracking
 
@@ -85,6 +85,7 @@ def main(cfg: DemoConfig) -> None:
         import evaluate
         import generate
         import mocap
+
         from unimo.pipelines import corpus_format
 
         evaluate.main(evaluate.EvalConfig(stage="unimo", checkpoint=ar_result["checkpoint"], tokens=tokens_out))

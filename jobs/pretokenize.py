@@ -16,14 +16,14 @@ window is written; a rerun on the same output skips inputs already done.
 
 from __future__ import annotations
 
-from unimo.pipelines.pretokenize import PretokenizeConfig
+from unimo.models.pretokenize import PretokenizeConfig
 from unimo.platform import cli, console
 
 
 def main(cfg: PretokenizeConfig) -> None:
     import mlflow
 
-    from unimo.pipelines.pretokenize import run_pretokenize
+    from unimo.models.pretokenize import run_pretokenize
     from unimo.platform import storage, tracking
 
     with tracking.start_run("pretokenize", cfg) as run:

@@ -173,3 +173,11 @@ class FSQuantizer(nn.Module):
         half_width = self._levels // 2
         digits = (codes[..., None] // self._basis) % self._levels.long()
         return ((digits - half_width) / half_width).movedim(-1, 1)
+
+
+def codebook_usage(codes: torch.Tensor, codebook_size: int) -> tuple[float, float]:
+    """(fraction of codes used at least once, perplexity of the code histogram)."""
+    counts = torch.bincount(codes.reshape(-1).long(), minlength=codebook_size).float()
+    probs = counts / counts.sum().clamp(min=1)
+    entropy = -(probs * (probs + 1e-12).log()).sum()
+    return float((counts > 0).float().mean()), float(entropy.exp())

@@ -21,9 +21,9 @@ def camera_joints(label: dict, kinematics) -> torch.Tensor:
 def fit_chunk(corpus: str, clip_ids: list[str], noise_px: float, seed: int, cfg: FitConfig, body_model: str,
               lifter: dict | None = None) -> dict:
     """Fit some clips; return per-frame errors (mm) and residuals (a Ray task)."""
-    from unimo.models import metrics
     from unimo.pipelines import fit_init
     from unimo.platform import body_model as bm
+    from unimo.platform import motion_metrics
 
     torch.set_num_threads(1)
     fit_init.install(lifter)
@@ -40,8 +40,8 @@ def fit_chunk(corpus: str, clip_ids: list[str], noise_px: float, seed: int, cfg:
     truth = torch.stack([camera_joints(lb, kin) for lb in labels])
     with torch.no_grad():
         return {
-            "mpjpe": [float(metrics.mpjpe(pred[b], truth[b])) for b in range(B)],
-            "pa_mpjpe": [float(metrics.pa_mpjpe(pred[b], truth[b])) for b in range(B)],
+            "mpjpe": [float(motion_metrics.mpjpe(pred[b], truth[b])) for b in range(B)],
+            "pa_mpjpe": [float(motion_metrics.pa_mpjpe(pred[b], truth[b])) for b in range(B)],
             "residual_px": [float(r.mean()) for r in res.residual_px],
             "converged": [bool(c) for c in res.converged],
             "frames": [B * T], "seconds": [seconds],
@@ -51,10 +51,9 @@ def fit_chunk(corpus: str, clip_ids: list[str], noise_px: float, seed: int, cfg:
 def evaluate_fit(corpus: str, clip_ids: list[str], noise_px: float, seed: int, cfg: FitConfig, body_model: str, chunk: int = 4) -> dict:
     import ray
 
-    from unimo.platform import ray_session
-
     from unimo.pipelines import fit_init
     from unimo.platform import body_model as bm
+    from unimo.platform import ray_session
 
     ray_session.connect()
     lifter = ray.put(fit_init.shareable(bm.load_kinematics(body_model))) if cfg.init == "learned" else None

@@ -17,8 +17,8 @@ def draw_body(frames: np.ndarray, poses: np.ndarray, trans: np.ndarray, betas: n
               body_model: str = "standin", alpha: float = 0.6, chunk: int = 32) -> np.ndarray:
     """frames (T, H, W, 3) uint8 and a camera-frame fit (poses (T, 72), trans (T, 3), betas,
     K (3, 3)) -> frames with the body blended over them."""
-    from unimo.models.render import MeshRenderer
     from unimo.pipelines.synthetic import rig
+    from unimo.platform.render import MeshRenderer
 
     body = rig(body_model)
     T, H, W = frames.shape[:3]

@@ -78,7 +78,7 @@ def record_stats(staging: str, rows: list[dict]) -> None:
 
     import torch
 
-    from unimo.models.motion_features import to_features
+    from unimo.platform.motion_features import to_features
 
     if not rows:
         return
@@ -244,7 +244,7 @@ def prepare_resume(output: str) -> set[tuple]:
 
 def _tally(staging: str) -> tuple[int, int, dict]:
     """The run's (windows, frames, sums of the motion features), from the fit actors' files."""
-    from unimo.models.motion_features import FEATURE_DIM
+    from unimo.platform.motion_features import FEATURE_DIM
 
     total, total_sq = np.zeros(FEATURE_DIM), np.zeros(FEATURE_DIM)
     windows = frames = 0

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from unimo.models.render import MeshRenderer, RenderOutput, joint_visibility, look_at
 from unimo.pipelines.motion import Motion
 from unimo.platform import body_model
+from unimo.platform.render import MeshRenderer, RenderOutput, joint_visibility, look_at
 from unimo.platform.smpl_skeleton import JOINT, JOINT_NAMES, NUM_JOINTS, PARENTS, children
 
 # Clothing regions by the joint that moves a vertex most.

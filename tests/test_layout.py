@@ -1,6 +1,7 @@
 """The layout promise: three import names from three folders, and the standard library's
 `platform` never shadowed."""
 
+import ast
 import subprocess
 import zipfile
 from pathlib import Path
@@ -27,6 +28,31 @@ def test_stdlib_platform_and_unimo_namespaces_import_from_repo_root():
     out = subprocess.run([PYTHON, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok ")
+
+
+# what each layer may import from unimo: models use pipelines (schemas, readers) and
+# platform; pipelines use platform; platform stands alone
+ALLOWED = {"platform": {"platform"}, "pipelines": {"platform", "pipelines"},
+           "models": {"platform", "pipelines", "models"}}
+
+
+def unimo_imports(path: Path) -> set[tuple[str, int]]:
+    """(layer, line) of every unimo import in a file, the ones inside functions too."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+        found |= {(n.split(".")[1], node.lineno) for n in names if n.startswith("unimo.") and n.count(".") >= 1}
+    return found
+
+
+def test_imports_run_one_way_from_models_to_pipelines_to_platform():
+    wrong = [f"{path.relative_to(REPO)}:{line} imports unimo.{layer}"
+             for folder, allowed in ALLOWED.items() for path in sorted((REPO / folder).rglob("*.py"))
+             for layer, line in sorted(unimo_imports(path)) if layer not in allowed]
+    assert wrong == []
+    # the scan sees top-level and in-function imports alike
+    assert {"pipelines", "platform"} <= {layer for layer, _ in unimo_imports(REPO / "models" / "pretokenize.py")}
 
 
 @pytest.mark.slow

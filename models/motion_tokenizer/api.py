@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
-from unimo.models import motion_features as mf
 from unimo.models.motion_tokenizer.model import MotionTokenizer
 from unimo.models.training import checkpoint as ckpt_lib
+from unimo.platform import motion_features as mf
 
 
 @dataclass

@@ -82,8 +82,8 @@ def _source_moments(url: str, max_clips: int) -> tuple[int, np.ndarray, np.ndarr
     """(frames, mean, std) of one source's motion features."""
     import torch
 
-    from unimo.models.motion_features import to_features
     from unimo.pipelines import corpus_format, shards
+    from unimo.platform.motion_features import to_features
 
     if kind_of(url) == "shards":
         stats = shards.Manifest.read(url).stats

@@ -52,7 +52,7 @@ def held_out_sets(frames: int, kinematics, seen_reference: bool = False) -> dict
 
 def canonical_joints(rows: list[dict], kinematics) -> torch.Tensor:
     """Every frame's joints, root-relative and turned to face +z: (frames, 24, 3)."""
-    from unimo.models import motion_features as mf
+    from unimo.platform import motion_features as mf
 
     poses = torch.as_tensor(np.concatenate([r["poses"] for r in rows])).float()
     betas = torch.as_tensor(np.concatenate([np.repeat(r["betas"][None], len(r["poses"]), 0) for r in rows])).float()
@@ -64,7 +64,7 @@ def canonical_joints(rows: list[dict], kinematics) -> torch.Tensor:
 def canonical_vertices(rows: list[dict], smpl) -> torch.Tensor:
     """Every frame's mesh, in the frame of `canonical_joints` (minus the root joint, turned
     to face +z): (frames, V, 3), for PVE."""
-    from unimo.models import motion_features as mf
+    from unimo.platform import motion_features as mf
 
     poses = torch.as_tensor(np.concatenate([r["poses"] for r in rows])).float()
     betas = torch.as_tensor(np.concatenate([np.repeat(r["betas"][None], len(r["poses"]), 0) for r in rows])).float()

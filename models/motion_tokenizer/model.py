@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from unimo.models import motion_features as mf
 from unimo.models.quantizer import EMAQuantizer, QuantizerOutput
+from unimo.platform import motion_features as mf
 from unimo.platform.config import option
 from unimo.platform.smpl_skeleton import ARM_JOINT_NAMES, JOINT_NAMES
 

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from unimo.models import metrics
-from unimo.models import motion_features as mf
 from unimo.models.motion_tokenizer.augment import MotionAugmentConfig, augment
 from unimo.models.motion_tokenizer.model import MotionTokenizer, MotionTokenizerConfig
+from unimo.models.quantizer import codebook_usage
 from unimo.models.training.accelerator import full_precision
+from unimo.platform import motion_features as mf
+from unimo.platform import motion_metrics
 from unimo.platform.config import option
 
 
@@ -112,7 +113,7 @@ class MotionTokenizerStage:
             p_hat, t_hat, b_hat = mf.from_features(recon, yaw=yaw)
             kinematics = self.kinematics_on(feats.device)
             j_hat, j = joints_of(kinematics, p_hat, t_hat, b_hat), joints_of(kinematics, poses, trans, betas)
-            terms["joints"] = (metrics.root_align(j_hat) - metrics.root_align(j)).norm(dim=-1).mean()
+            terms["joints"] = (motion_metrics.root_align(j_hat) - motion_metrics.root_align(j)).norm(dim=-1).mean()
             terms["velocity"] = ((j_hat[:, 1:] - j_hat[:, :-1]) - (j[:, 1:] - j[:, :-1])).norm(dim=-1).mean()
             w = self.cfg.loss
             total = sum(getattr(w, k) * v for k, v in terms.items()) + raw.cfg.commit_weight * q.commit_loss
@@ -134,9 +135,9 @@ class MotionTokenizerStage:
             kinematics = self.kinematics_on(feats.device)
             j_hat, j = joints_of(kinematics, p_hat, t_hat, b_hat), joints_of(kinematics, poses, trans, betas)
             n = poses.shape[0] * poses.shape[1]
-            sums["mpjpe_mm"] += float(metrics.mpjpe(j_hat, j)) * n
-            sums["pa_mpjpe_mm"] += float(metrics.pa_mpjpe(j_hat.flatten(0, 1), j.flatten(0, 1))) * n
-            sums["accel_err"] += float(metrics.accel_error(j_hat, j, self.cfg.fps)) * n
+            sums["mpjpe_mm"] += float(motion_metrics.mpjpe(j_hat, j)) * n
+            sums["pa_mpjpe_mm"] += float(motion_metrics.pa_mpjpe(j_hat.flatten(0, 1), j.flatten(0, 1))) * n
+            sums["accel_err"] += float(motion_metrics.accel_error(j_hat, j, self.cfg.fps)) * n
             if smpl_device != poses.device:
                 smpl, smpl_device = smpl.to(poses.device), poses.device
             sums["pve_mm"] += float(_pve(smpl, p_hat, t_hat, b_hat, poses, trans, betas, j_hat, j)) * n
@@ -145,7 +146,7 @@ class MotionTokenizerStage:
         if not frames:  # no validation windows: no numbers, rather than zeros that look perfect
             return {}
         out = {k: v / frames for k, v in sums.items()}
-        usage, perplexity = metrics.codebook_usage(torch.cat(codes) if codes else torch.zeros(0, dtype=torch.long), model.cfg.codebook_size)
+        usage, perplexity = codebook_usage(torch.cat(codes) if codes else torch.zeros(0, dtype=torch.long), model.cfg.codebook_size)
         out.update(codebook_usage=usage, perplexity=perplexity)
         return out
 
@@ -155,7 +156,7 @@ def _pve(smpl, p_hat, t_hat, b_hat, poses, trans, betas, j_hat, j) -> torch.Tens
         B, T = p.shape[:2]
         return smpl(global_orient=p.reshape(-1, 72)[:, :3], body_pose=p.reshape(-1, 72)[:, 3:],
                     betas=b.repeat_interleave(T, 0), transl=t.reshape(-1, 3)).vertices
-    return metrics.pve(verts(p_hat, t_hat, b_hat), verts(poses, trans, betas), j_hat.flatten(0, 1)[:, 0], j.flatten(0, 1)[:, 0])
+    return motion_metrics.pve(verts(p_hat, t_hat, b_hat), verts(poses, trans, betas), j_hat.flatten(0, 1)[:, 0], j.flatten(0, 1)[:, 0])
 
 
 def with_stats(cfg: MotionTokenizerStageConfig, mean: np.ndarray, std: np.ndarray) -> MotionTokenizerStageConfig:

@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from unimo.models import metrics
 from unimo.models.unimo.evaluation import decode_motion
 from unimo.models.unimo.sampling import SamplingConfig
+from unimo.platform import motion_metrics
 
 GREEDY = SamplingConfig(temperature=0.0)
 
@@ -38,7 +38,7 @@ def sync_error(reference: list[dict], recaptured: list[dict], kinematics) -> dic
     from unimo.models.motion_tokenizer.evaluation import canonical_joints
 
     target, pred = canonical_joints(reference, kinematics), canonical_joints(recaptured, kinematics)
-    return {"mpjpe_mm": float(metrics.mpjpe(pred, target)), "pa_mpjpe_mm": float(metrics.pa_mpjpe(pred, target))}
+    return {"mpjpe_mm": float(motion_metrics.mpjpe(pred, target)), "pa_mpjpe_mm": float(motion_metrics.pa_mpjpe(pred, target))}
 
 
 def plausibility(motion: list[dict], kinematics, fps: float) -> dict[str, float]:
@@ -48,8 +48,8 @@ def plausibility(motion: list[dict], kinematics, fps: float) -> dict[str, float]
     betas = torch.as_tensor(np.stack([np.broadcast_to(m["betas"], (len(m["poses"]), len(m["betas"]))) for m in motion])).float()
     B, T = poses.shape[:2]
     joints = kinematics(poses.flatten(0, 1), betas.flatten(0, 1), trans.flatten(0, 1)).view(B, T, -1, 3)
-    return {"foot_skating": float(metrics.foot_skating_ratio(joints, fps)), "jitter_m_s3": float(metrics.jitter(joints, fps)),
-            "joint_limit_violations": float(metrics.joint_limit_violations(poses))}
+    return {"foot_skating": float(motion_metrics.foot_skating_ratio(joints, fps)), "jitter_m_s3": float(motion_metrics.jitter(joints, fps)),
+            "joint_limit_violations": float(motion_metrics.joint_limit_violations(poses))}
 
 
 def _psnr(frames: np.ndarray, truth: np.ndarray) -> float:

@@ -127,12 +127,12 @@ def motion_errors(rows: list[dict], target: torch.Tensor, kinematics, fps: float
     `canonical_joints` (N, T, 24, 3): MPJPE and PA-MPJPE (mm; root-relative, each frame turned
     to face +z: the motion has no camera), accel error (m/s^2), and PVE (mm, same frame) when
     `smpl` and the true `canonical_vertices` are given."""
-    from unimo.models import metrics
     from unimo.models.motion_tokenizer.evaluation import canonical_joints, canonical_vertices
+    from unimo.platform import motion_metrics
 
     pred = canonical_joints(rows, kinematics).view(target.shape)
-    out = {"mpjpe_mm": float(metrics.mpjpe(pred, target)), "pa_mpjpe_mm": float(metrics.pa_mpjpe(pred, target)),
-           "accel_err": float(metrics.accel_error(pred, target, fps)), "windows": len(rows)}
+    out = {"mpjpe_mm": float(motion_metrics.mpjpe(pred, target)), "pa_mpjpe_mm": float(motion_metrics.pa_mpjpe(pred, target)),
+           "accel_err": float(motion_metrics.accel_error(pred, target, fps)), "windows": len(rows)}
     if smpl is not None and target_vertices is not None:
         out["pve_mm"] = float((canonical_vertices(rows, smpl) - target_vertices).norm(dim=-1).mean() * 1000)
     return out

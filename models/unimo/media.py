@@ -95,8 +95,8 @@ class UniMoMedia:
                         progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """V2M over uint8 frames (N, H, W, 3) at the model's fps, window by window
         (`stitching`): poses (N, 72), trans (N, 3) and betas (10,) (the mean over windows)."""
-        from unimo.models import motion_features as mf
         from unimo.models.unimo.stitching import cross_fade, window_starts
+        from unimo.platform import motion_features as mf
         from unimo.platform.console import progress as progress_bar
 
         T = self.frames

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from unimo.models import metrics
-from unimo.models import motion_features as mf
 from unimo.models.v2m_baseline.model import RegressorConfig, build
+from unimo.platform import motion_features as mf
+from unimo.platform import motion_metrics
 from unimo.platform.config import option
 from unimo.platform.rotations import axis_angle_to_matrix, rotation_6d_to_matrix
 from unimo.platform.smpl_skeleton import NUM_JOINTS
@@ -103,8 +103,8 @@ class V2MBaselineStage:
         for batch in batches:
             _, _, _, _, joints, true_joints = self._errors(model, batch)
             frames = joints.shape[0] * joints.shape[1]
-            sums += [float(metrics.mpjpe(joints, true_joints)) * frames,
-                     float(metrics.pa_mpjpe(joints.flatten(0, 1), true_joints.flatten(0, 1))) * frames]
+            sums += [float(motion_metrics.mpjpe(joints, true_joints)) * frames,
+                     float(motion_metrics.pa_mpjpe(joints.flatten(0, 1), true_joints.flatten(0, 1))) * frames]
             n += frames
         return {"mpjpe_mm": sums[0] / n, "pa_mpjpe_mm": sums[1] / n} if n else {}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from unimo.models import metrics
+from unimo.models.quantizer import codebook_usage
 from unimo.models.video_tokenizer.data import cut_clips, to_model_input
 from unimo.models.video_tokenizer.metrics import clip_quality
 
@@ -58,5 +58,5 @@ def evaluate(tokenizer, clips: np.ndarray, batch: int = 8) -> dict[str, float]:
     out = {"clips": len(clips), "psnr": float(torch.cat(psnr_rest).mean()), "psnr_first_frame": float(torch.cat(psnr_first).mean()),
            "ssim": float(torch.cat(ssim).mean())}
     if tokenizer.codebook_size:
-        out["codebook_usage"], out["perplexity"] = metrics.codebook_usage(torch.cat(codes), tokenizer.codebook_size)
+        out["codebook_usage"], out["perplexity"] = codebook_usage(torch.cat(codes), tokenizer.codebook_size)
     return out

@@ -126,9 +126,9 @@ class VideoTokenizerStage:
             n += clip.shape[0]
         if not n:
             return {}
-        from unimo.models import metrics
+        from unimo.models.quantizer import codebook_usage
 
-        usage, perplexity = metrics.codebook_usage(torch.cat(codes), tokenizer.quantizer.codebook_size)
+        usage, perplexity = codebook_usage(torch.cat(codes), tokenizer.quantizer.codebook_size)
         rest_psnr = torch.cat(rest)
         return {"psnr": float(rest_psnr.mean()) if len(rest_psnr) else first / max(n, 1), "psnr_first_frame": first / max(n, 1),
                 "ssim": ssim / max(n, 1), "codebook_usage": usage, "perplexity": perplexity}
@@ -181,8 +181,7 @@ class VideoTokenizerPlugin:
         return replace(cfg, trainer=trainer, video_tokenizer=replace(vt, model=model, data=data))
 
     def prepare(self, cfg, use_ray: bool):
-        from unimo.models.training.data import DataError
-        from unimo.models.training.data import num_examples
+        from unimo.models.training.data import DataError, num_examples
         from unimo.models.training.stages import PreparedData
         from unimo.models.video_tokenizer import data as video_data
 

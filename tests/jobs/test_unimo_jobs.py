@@ -10,7 +10,6 @@ import pytest
 import torch
 from support import run_job, write_token_shards
 
-from unimo.models import motion_features as mf
 from unimo.models.motion_tokenizer.model import MotionTokenizer, MotionTokenizerConfig
 from unimo.models.motion_tokenizer.stage import MotionTokenizerStageConfig
 from unimo.models.training import checkpoint
@@ -24,6 +23,7 @@ from unimo.pipelines.amass import load_amass, save_amass
 from unimo.pipelines.motion import Motion
 from unimo.pipelines.token_shards import TokenManifest
 from unimo.platform import body_model
+from unimo.platform import motion_features as mf
 from unimo.platform.config import to_dict
 
 

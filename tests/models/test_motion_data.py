@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from unimo.models.motion_features import to_features
 from unimo.models.motion_tokenizer.data import feature_stats, motion_datasets
 from unimo.models.training.data import DataError, data_urls
 from unimo.pipelines import corpus_format
 from unimo.pipelines.corpus import CorpusConfig, build_corpus
+from unimo.platform.motion_features import to_features
 
 
 @pytest.fixture(scope="module")

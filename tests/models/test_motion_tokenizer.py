@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from unimo.models import motion_features as mf
 from unimo.models.motion_tokenizer.model import MotionTokenizer, MotionTokenizerConfig, expert_slices
 from unimo.models.quantizer import EMAQuantizer
+from unimo.platform import motion_features as mf
 from unimo.platform.config import load_config
 from unimo.platform.errors import ConfigError
 

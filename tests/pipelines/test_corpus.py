@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from unimo.models.render import project
 from unimo.pipelines import corpus_format, procedural, video_io
 from unimo.pipelines.bvh import write_bvh
 from unimo.pipelines.corpus import CorpusConfig, clip_id, list_motion_files, make_clip
 from unimo.platform import body_model, storage
 from unimo.platform.config import load_config
 from unimo.platform.errors import ConfigError
+from unimo.platform.render import project
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from unimo.models.render import look_at
 from unimo.pipelines import gravity, procedural
 from unimo.pipelines.motion import rigidly_moved
 from unimo.platform import body_model
+from unimo.platform.render import look_at
 from unimo.platform.smpl_skeleton import JOINT
 
 

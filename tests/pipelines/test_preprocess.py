@@ -117,7 +117,7 @@ def test_shards_are_plain_parquet_in_the_declared_schema(shards_out):
     # the statistics are those of the written windows' motion features
     import torch
 
-    from unimo.models.motion_features import to_features
+    from unimo.platform.motion_features import to_features
 
     rows = pq.read_table(out / shards.CLIPS).to_pylist()
     feats = np.concatenate([to_features(*(torch.from_numpy(m) for m in shards.motion(r).values())).double().numpy() for r in rows])

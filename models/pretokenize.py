@@ -5,6 +5,9 @@
       and cuts its own inputs into windows before tokenizing them) -> write_parquet
       (staging) -> commit (driver)
 
+It lives in `models`, not `pipelines`, because it runs the trained tokenizers: pipelines
+never import models (the layering `tests/test_layout.py` checks).
+
 Decoding in the actors, not in tasks of their own: a decode task costs a few milliseconds of
 work and a Ray task's overhead besides, and on a small machine the decode tasks' worker
 processes were what held the tokenizer actors back (2 CPUs were 1.2-1.3x one, with the

@@ -61,13 +61,6 @@ def accel_error(pred: torch.Tensor, target: torch.Tensor, fps: float) -> torch.T
     return (acc_p - acc_t).norm(dim=-1).mean() * fps**2
 
 
-def codebook_usage(codes: torch.Tensor, codebook_size: int) -> tuple[float, float]:
-    """(fraction of codes used at least once, perplexity of the code histogram)."""
-    counts = torch.bincount(codes.reshape(-1).long(), minlength=codebook_size).float()
-    probs = counts / counts.sum().clamp(min=1)
-    entropy = -(probs * (probs + 1e-12).log()).sum()
-    return float((counts > 0).float().mean()), float(entropy.exp())
-
 
 # -- plausibility: what a motion must look like without any truth to compare with ---------------
 

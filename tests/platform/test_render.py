@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from unimo.models.render import MeshRenderer, joint_visibility, look_at, project
 from unimo.pipelines import procedural, synthetic
 from unimo.platform import body_model
+from unimo.platform.render import MeshRenderer, joint_visibility, look_at, project
 from unimo.platform.smpl_skeleton import JOINT
 
 K = torch.tensor([[100.0, 0, 32], [0, 100.0, 32], [0, 0, 1]])

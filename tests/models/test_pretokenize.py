@@ -10,7 +10,6 @@ import pytest
 import torch
 from support import run_job
 
-from unimo.models import motion_features as mf
 from unimo.models.motion_tokenizer.api import MotionTokenizerInference
 from unimo.models.motion_tokenizer.model import MotionTokenizer, MotionTokenizerConfig
 from unimo.models.motion_tokenizer.stage import MotionTokenizerStageConfig
@@ -20,8 +19,8 @@ from unimo.models.video_tokenizer.model import VideoTokenizerConfig
 from unimo.models.video_tokenizer.stage import VideoTokenizerStageConfig, VideoTokenizerTraining
 from unimo.pipelines import corpus_format, shards, token_shards
 from unimo.pipelines.corpus import CorpusConfig, build_corpus
+from unimo.platform import motion_features as mf
 from unimo.platform.config import to_dict
-
 
 MOTION_MODEL = MotionTokenizerConfig(codebook_size=32, code_dim=8, hidden=16, depth=1, temporal_stride=4, expansion=2)
 
@@ -190,9 +189,9 @@ def frame_telling_motion_tokenizer(shards_input, tokenizers, tmp_path_factory):
 
 def test_pretokenize_reads_shards_in_the_world_frame_records_a_bad_row_and_resumes(shards_input, tokenizers,
                                                                                    frame_telling_motion_tokenizer, tmp_path):
+    from unimo.models.pretokenize import PretokenizeConfig, run_pretokenize
     from unimo.models.video_tokenizer.data import resize_square
     from unimo.pipelines import video_io
-    from unimo.pipelines.pretokenize import PretokenizeConfig, run_pretokenize
 
     good, bad, bad_source = shards_input
     cfg = PretokenizeConfig(input=str(bad), output=str(tmp_path / "tokens"), video_tokenizer=tokenizers[0],
@@ -230,7 +229,7 @@ def test_shards_of_an_old_schema_are_a_one_line_error(shards_input, tmp_path):
     import json
     import shutil
 
-    from unimo.pipelines.pretokenize import discover
+    from unimo.models.pretokenize import discover
     from unimo.platform.errors import UnimoError
 
     old = tmp_path / "old"
