@@ -24,7 +24,7 @@ reads only the shards' light columns; each task reads its own row's frames and m
 
 Bad inputs never stop the run: they go to the errors table and every good window is
 written. A run commits at its end; a rerun skips inputs already committed and removes what
-a killed run left, as preprocessing does.
+a killed run left: preprocessing's scheme (`run_ledger`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from unimo.pipelines import shards, token_shards
+from unimo.pipelines.run_ledger import input_key, prepare_resume, read_ledgers, record_error
 from unimo.platform import storage
 from unimo.platform.config import option
 from unimo.platform.errors import UnimoError
@@ -57,40 +58,6 @@ class PretokenizeConfig:
     size: int = option(64, help="frames are centre-cropped and resized to size x size")
     batch: int = option(8, help="windows tokenized together; also inputs handed to an actor at a time")
     limit: int = option(0, help="process at most this many inputs (0: all)")
-
-
-# -- errors and resume (the same ledger scheme as preprocessing) ------------------------------
-
-
-def record_error(staging: str, row: dict, stage: str, error: BaseException) -> None:
-    message = " ".join(str(error).split()) or type(error).__name__
-    table = pa.Table.from_pylist([{"source": row["source"], "stage": stage, "error_class": type(error).__name__,
-                                   "message": message[:2000], "source_size": row.get("source_size"),
-                                   "source_mtime": row.get("source_mtime")}], schema=shards.ERROR_SCHEMA)
-    fs, path = storage.pyarrow_filesystem(storage.join(staging, token_shards.ERRORS, f"{uuid.uuid4().hex}.parquet"))
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    pq.write_table(table, path, filesystem=fs)
-
-
-def _key(row: dict) -> list:
-    return [row["source"], row.get("source_size"), str(row.get("source_mtime"))]
-
-
-def _ledgers(output: str) -> list[dict]:
-    return [storage.read_json(p) for p in storage.glob(storage.join(output, token_shards.LEDGER, "*.json"))]
-
-
-def prepare_resume(output: str) -> set[tuple]:
-    """Inputs committed by earlier runs; removes what killed runs left behind."""
-    storage.remove(storage.join(output, token_shards.STAGING), recursive=True)
-    ledgers = _ledgers(output)
-    committed = {lg["run"] for lg in ledgers}
-    for folder in (token_shards.TOKENS, token_shards.ERRORS):
-        for path in storage.glob(storage.join(output, folder, "*.parquet")):
-            if path.rsplit("/", 1)[-1].split("--", 1)[0] not in committed:
-                log.warning("removing %s: written by a run that did not finish", path)
-                storage.remove(path)
-    return {tuple(k) for lg in ledgers for k in lg["inputs"]}
 
 
 # -- stages (module-level: Ray ships them to workers) ---------------------------------------
@@ -255,10 +222,10 @@ def commit(output: str, staging: str, run: str, inputs: list[dict], manifest: to
         fs, p = storage.pyarrow_filesystem(storage.join(output, token_shards.ERRORS, f"{run}--errors.parquet"))
         fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
         pq.write_table(pa.Table.from_pylist(errors, schema=shards.ERROR_SCHEMA), p, filesystem=fs)
-    ledger = {"run": run, "inputs": [_key(r) for r in inputs], "clips": clips, "errors": len(errors)}
+    ledger = {"run": run, "inputs": [list(input_key(r)) for r in inputs], "clips": clips, "errors": len(errors)}
     storage.write_json(storage.join(output, token_shards.LEDGER, f"{run}.json"), ledger)
     storage.remove(staging, recursive=True)
-    ledgers = _ledgers(output)
+    ledgers = read_ledgers(output)
     manifest.clips, manifest.errors = sum(lg["clips"] for lg in ledgers), sum(lg["errors"] for lg in ledgers)
     manifest.inputs, manifest.runs = sum(len(lg["inputs"]) for lg in ledgers), sorted(lg["run"] for lg in ledgers)
     manifest.write(output)
@@ -335,8 +302,8 @@ def run_pretokenize(cfg: PretokenizeConfig) -> Summary:
     manifest = plan_manifest(cfg, found[0]["fps"])
     manifest.code_version = tracking.git_commit()
     check_same_layout(output, manifest)
-    done = prepare_resume(output)
-    todo = [r for r in found if tuple(_key(r)) not in done]
+    done = prepare_resume(output, token_shards.TOKENS)
+    todo = [r for r in found if input_key(r) not in done]
     if cfg.limit:
         todo = todo[: cfg.limit]
     run = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from unimo.pipelines import shards
 from unimo.pipelines.decode import Crop, DecodeConfig, decode_resampled, discover, sidecar_label_path, windows
 from unimo.pipelines.fit import FitConfig
+from unimo.pipelines.run_ledger import input_key, prepare_resume, read_ledgers, record_error
 from unimo.platform import storage
 from unimo.platform.config import option
 from unimo.platform.remote_progress import RemoteProgress, add
@@ -58,17 +59,6 @@ class PreprocessConfig:
 
 # ---------------------------------------------------------------------------------------
 # Errors: a side channel of tiny files, compacted at commit.
-
-
-def record_error(staging: str, row: dict, stage: str, error: BaseException) -> None:
-    message = " ".join(str(error).split()) or type(error).__name__
-    table = pa.Table.from_pylist([{
-        "source": row["source"], "stage": stage, "error_class": type(error).__name__, "message": message[:2000],
-        "source_size": row.get("source_size"), "source_mtime": row.get("source_mtime"),
-    }], schema=shards.ERROR_SCHEMA)
-    fs, path = storage.pyarrow_filesystem(storage.join(staging, shards.ERRORS, f"{uuid.uuid4().hex}.parquet"))
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    pq.write_table(table, path, filesystem=fs)
 
 
 def record_stats(staging: str, rows: list[dict]) -> None:
@@ -221,27 +211,6 @@ class FitStage:
 # Resume and commit
 
 
-def _ledgers(output: str) -> list[dict]:
-    return [storage.read_json(p) for p in storage.glob(storage.join(output, shards.LEDGER, "*.json"))]
-
-
-def _input_key(row: dict) -> tuple:
-    return (row["source"], row.get("source_size"), str(row.get("source_mtime")))
-
-
-def prepare_resume(output: str) -> set[tuple]:
-    """Inputs committed by earlier runs; removes what killed runs left behind."""
-    storage.remove(storage.join(output, shards.STAGING), recursive=True)
-    ledgers = _ledgers(output)
-    committed = {lg["run"] for lg in ledgers}
-    for folder in (shards.CLIPS, shards.ERRORS):
-        for path in storage.glob(storage.join(output, folder, "*.parquet")):
-            if path.rsplit("/", 1)[-1].split("--", 1)[0] not in committed:
-                log.warning("removing %s: written by a run that did not finish", path)
-                storage.remove(path)
-    return {tuple(k) for lg in ledgers for k in lg["inputs"]}
-
-
 def _tally(staging: str) -> tuple[int, int, dict]:
     """The run's (windows, frames, sums of the motion features), from the fit actors' files."""
     from unimo.platform.motion_features import FEATURE_DIM
@@ -292,12 +261,12 @@ def commit(output: str, staging: str, run: str, inputs: list[dict], config_hash:
         fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
         pq.write_table(pa.Table.from_pylist(error_rows, schema=shards.ERROR_SCHEMA), p, filesystem=fs)
     error_rows = len(error_rows)
-    ledger = {"run": run, "inputs": [list(_input_key(r)) for r in inputs], "clips": clip_rows, "frames": frames,
+    ledger = {"run": run, "inputs": [list(input_key(r)) for r in inputs], "clips": clip_rows, "frames": frames,
               "errors": error_rows, "feature_sums": sums, "config_hash": config_hash}
     storage.write_json(storage.join(output, shards.LEDGER, f"{run}.json"), ledger)
     storage.remove(staging, recursive=True)
 
-    ledgers = _ledgers(output)
+    ledgers = read_ledgers(output)
     count = sum(lg["feature_sums"]["count"] for lg in ledgers)
     mean = sum(np.array(lg["feature_sums"]["sum"]) for lg in ledgers) / max(count, 1)
     var = sum(np.array(lg["feature_sums"]["sum_sq"]) for lg in ledgers) / max(count, 1) - mean**2
@@ -346,8 +315,8 @@ def run_preprocess(cfg: PreprocessConfig) -> Summary:
     start = time.perf_counter()
     output = storage.resolve(cfg.output)
     found = discover(storage.resolve(cfg.input))
-    done = prepare_resume(output)
-    todo = [r for r in found if _input_key(r) not in done]
+    done = prepare_resume(output, shards.CLIPS)
+    todo = [r for r in found if input_key(r) not in done]
     if cfg.limit:
         todo = todo[: cfg.limit]
     run = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -380,7 +349,7 @@ def run_preprocess(cfg: PreprocessConfig) -> Summary:
             fs, path = storage.pyarrow_filesystem(storage.join(staging, shards.CLIPS))
             ds.write_parquet(path, filesystem=fs)
         ledger = commit(output, staging, run, todo, config_hash(cfg))
-    skipped = sum(_input_key(r) in done for r in found)
+    skipped = sum(input_key(r) in done for r in found)
     return Summary(run=run, inputs_found=len(found), inputs_skipped=skipped,
                    inputs_processed=len(todo), clips_ok=ledger["clips"], frames=ledger["frames"],
                    inputs_failed=ledger["errors"], seconds=time.perf_counter() - start, output=output)

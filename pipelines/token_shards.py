@@ -22,11 +22,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from unimo.pipelines.shards import ERRORS, LEDGER, STAGING  # noqa: F401 - the run ledger's folders (`run_ledger`), as preprocessing's
 from unimo.platform import storage
 from unimo.platform.errors import UnimoError
 
 SCHEMA_VERSION = 1
-TOKENS, ERRORS, LEDGER, STAGING = "tokens", "errors", "_ledger", "_staging"
+TOKENS = "tokens"
 MANIFEST = "manifest.json"
 
 TOKEN_SCHEMA = pa.schema([
