@@ -155,6 +155,10 @@ class UniMoPlugin:
             st.tokens.check_matches(source, urls[0])
         model = replace(st.model, video_codes=source.video_codes, motion_codes=source.motion_codes,
                         max_seq_len=max(st.model.max_seq_len, source.token_grid.sequence_length))
+        if model.video_embedding == "fsq" and not model.fsq_levels:
+            from unimo.models.video_tokenizer.api import fsq_levels
+
+            model = replace(model, fsq_levels=fsq_levels(source.video_tokenizer))
         stage_config = replace(st, model=model, tokens=source)
         if use_ray:
             train, val = token_data.ray_dataset(train), token_data.ray_dataset(val)

@@ -109,17 +109,6 @@ class V2MBaselineStage:
         return {"mpjpe_mm": sums[0] / n, "pa_mpjpe_mm": sums[1] / n} if n else {}
 
 
-def fsq_levels(manifest) -> list[int]:
-    """The FSQ levels of the video tokenizer that wrote the token shards, from its checkpoint."""
-    from unimo.models.training import checkpoint
-    from unimo.models.training.data import DataError
-
-    source = manifest.video_tokenizer["source"]
-    if str(source).startswith("cosmos:"):
-        raise DataError(f"code_embedding=fsq needs a unimo video tokenizer checkpoint, and these token shards come from '{source}'")
-    return list(checkpoint.load_stage(source, "video_tokenizer")["config"]["stage_config"]["model"]["levels"])
-
-
 def input_key(model: RegressorConfig) -> str:
     """The batch column the regressor reads."""
     return "video" if model.input == "frames" else "video_tokens"
@@ -166,6 +155,7 @@ class V2MBaselinePlugin:
         from unimo.models.training.data import DataError, data_urls
         from unimo.models.training.stages import PreparedData
         from unimo.models.unimo.data import ray_dataset
+        from unimo.models.video_tokenizer import api as video_tokenizer_api
 
         st = cfg.v2m_baseline
         if not cfg.data:
@@ -183,7 +173,7 @@ class V2MBaselinePlugin:
             raise DataError(f"token shards '{urls[0]}' have {count} labelled training windows, fewer than one step needs ({needed})")
         stage_config = replace(st, size=manifest.size, frames=manifest.frames, video_codes=manifest.video_tokenizer["codebook_size"],
                                grid=list(manifest.grid), temporal_factor=manifest.video_tokenizer["temporal_factor"],
-                               fsq_levels=fsq_levels(manifest) if st.model.code_embedding == "fsq" else [])
+                               fsq_levels=video_tokenizer_api.fsq_levels(manifest.video_tokenizer["source"]) if st.model.code_embedding == "fsq" else [])
         if use_ray:
             train, val = ray_dataset(train), ray_dataset(val)
         return PreparedData(stage_config, urls[0], train, val, count)

@@ -94,3 +94,12 @@ class VideoTokenizerInference:
     def decode(self, codes: torch.Tensor) -> np.ndarray:
         """(B, L, h, w) token ids -> uint8 (B, T, H, W, 3)."""
         return to_uint8(self._decoder(torch.as_tensor(codes).to(self.device)).float())
+
+
+def fsq_levels(source: str) -> list[int]:
+    """The FSQ levels of a unimo video tokenizer checkpoint (what its codes' grid points are):
+    models that embed each video code as its grid point read them from here."""
+    if str(source).startswith("cosmos:"):
+        raise ckpt_lib.CheckpointError(f"grid-point embeddings need a unimo video tokenizer checkpoint, and these token shards "
+                                       f"come from '{source}', whose codes have no known FSQ grid")
+    return list(ckpt_lib.load_stage(source, "video_tokenizer")["config"]["stage_config"]["model"]["levels"])

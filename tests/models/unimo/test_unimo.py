@@ -22,10 +22,11 @@ GRID = TokenGrid(latent_frames=3, height=2, width=2, motion_per_latent=2)
 VOCAB = Vocabulary(video_codes=16, motion_codes=8)
 
 
-def tiny_model(embeddings: str = "own", seed: int = 0) -> UniMo:
+def tiny_model(embeddings: str = "own", seed: int = 0, video_embedding: str = "learned") -> UniMo:
     torch.manual_seed(seed)
     return UniMo(UniMoConfig(n_layer=2, n_head=2, n_embd=32, embeddings=embeddings, video_codes=VOCAB.video_codes,
-                             motion_codes=VOCAB.motion_codes, max_seq_len=GRID.sequence_length)).eval()
+                             motion_codes=VOCAB.motion_codes, max_seq_len=GRID.sequence_length, video_embedding=video_embedding,
+                             fsq_levels=[4, 4] if video_embedding == "fsq" else [])).eval()
 
 
 def random_clips(batch: int, seed: int = 0):
@@ -64,9 +65,9 @@ def test_interleaved_v2m_puts_each_latent_frames_motion_after_its_video():
     assert list(layout.generated[PREFIX:]) == ([False] * 4 + [True] * 2) * 3
 
 
-@pytest.mark.parametrize("embeddings", ["own", "shared"])
-def test_kv_cache_logits_equal_the_full_forward(embeddings):
-    model = tiny_model(embeddings)
+@pytest.mark.parametrize("embeddings,video_embedding", [("own", "learned"), ("shared", "learned"), ("own", "fsq")])
+def test_kv_cache_logits_equal_the_full_forward(embeddings, video_embedding):
+    model = tiny_model(embeddings, video_embedding=video_embedding)
     layouts = Layouts(GRID, VOCAB)
     video, motion = random_clips(3)
     ids = layouts.sequences(video, motion, torch.tensor([0, 1, 2]))
@@ -92,6 +93,21 @@ def test_constrained_decoding_never_emits_a_token_of_the_wrong_modality(v2m):
             assert torch.equal(ids[:, given], layouts.sequences(video, motion, torch.full((64,), TASKS.index(task)))[:, given])
     # and the samples vary: the constraint does not collapse them
     assert ids[:, torch.as_tensor(layouts.tasks["m2v"].generated)].unique().numel() > 8
+
+
+@pytest.mark.parametrize("embeddings", ["own", "shared"])
+def test_fsq_video_embedding_places_each_code_at_its_grid_point(embeddings):
+    model = tiny_model(embeddings, video_embedding="fsq")
+    start, end = VOCAB.ranges()[Kind.VIDEO]
+    with torch.no_grad():
+        (model.embed["video"].weight if embeddings == "own" else model.embed["joint"].weight[start:end]).zero_()
+        video = model.embedding_table()[start:end]
+    # without the learned rows, the 16 codes of a 4 x 4 grid embed as a linear map of their 2D grid points
+    assert torch.linalg.matrix_rank(video, atol=1e-6) == 2
+    grid = model.video_grid  # (16, 2): code c = c0 + 4 c1, each level c_i at (c_i - 2) / 2
+    assert torch.allclose(grid[6], torch.tensor([0.0, -0.5])) and torch.allclose(video[6], model.video_grid_map(grid[6]))
+    with pytest.raises(ValueError, match=r"^video_embedding=fsq: FSQ levels \[4, 5\] name 20 codes, and the video vocabulary has 16$"):
+        UniMo(UniMoConfig(video_codes=16, motion_codes=8, max_seq_len=8, video_embedding="fsq", fsq_levels=[4, 5]))
 
 
 def test_sampling_with_and_without_the_cache_agrees():
