@@ -124,13 +124,14 @@ def evaluate_video_tokenizer(cfg: EvalConfig) -> str:
         raise CheckpointError("stage video_tokenizer needs checkpoint= (a folder, state.pt, runs:/<run id> or cosmos:PATH)")
     tok = VideoTokenizerInference.load(cfg.checkpoint)
     corpus = held_out_corpus(cfg, size=max(cfg.size, 64))  # rendered at the size training renders at
-    rows = ["| held-out video | clips | PSNR (dB) | first-frame PSNR (dB) | SSIM | codebook usage |",
-            "| --- | --- | --- | --- | --- | --- |"]
-    for key, (name, clips) in ev.held_out_sets(cfg.clip_frames, cfg.size, corpus).items():
-        r = ev.evaluate(tok, clips)
+    rows = ["| held-out video | clips | PSNR (dB) | first-frame PSNR (dB) | body PSNR (dB) | SSIM | codebook usage |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    for key, (name, clips, bodies) in ev.held_out_sets(cfg.clip_frames, cfg.size, corpus).items():
+        r = ev.evaluate(tok, clips, bodies)
         mlflow.log_metrics({f"{key}/{k}": v for k, v in r.items()})
         usage = f"{r['codebook_usage']:.0%}" if "codebook_usage" in r else "-"
-        rows.append(f"| {name} | {r['clips']} | {r['psnr']:.2f} | {r['psnr_first_frame']:.2f} | {r['ssim']:.3f} | {usage} |")
+        body = f"{r['psnr_body']:.2f}" if "psnr_body" in r else "-"
+        rows.append(f"| {name} | {r['clips']} | {r['psnr']:.2f} | {r['psnr_first_frame']:.2f} | {body} | {r['ssim']:.3f} | {usage} |")
     header = (f"video tokenizer {cfg.checkpoint}: {tok.temporal_factor}x time, {tok.spatial_factor}x{tok.spatial_factor} space, "
               f"{tok.codebook_size} codes; clips of {cfg.clip_frames} frames at {cfg.size}x{cfg.size}")
     return header + "\n\n" + "\n".join(rows)

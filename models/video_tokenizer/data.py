@@ -6,7 +6,9 @@
 Each video is decoded with PyAV, resized to `size` x `size` (area filter, after a centre
 crop to a square) and cut into non-overlapping clips of `frames` frames, which must be a
 length the tokenizer takes (1 + t * k, see `unimo.models.timeline`). A video lands wholly
-in training or validation by a hash of its id. Examples are uint8 (T, size, size, 3).
+in training or validation by a hash of its id. Examples are `video`, uint8 (T, size, size,
+3), and `body`, uint8 (T, size, size): where the person is, 0-255, drawn from the clip's 2D
+keypoints (`body_mask`), for the body-weighted loss and the body's PSNR.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 
 from unimo.models.training.data import DataError, data_urls, kind_of
 from unimo.models.training.data import ExampleSource, plain_arrays, ray_datasets
+from unimo.models.video_tokenizer.body_mask import body_mask
 from unimo.platform import storage
 
 
@@ -30,23 +33,38 @@ def resize_square(frames: np.ndarray, size: int) -> np.ndarray:
     return x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
 
 
-def cut_clips(frames: np.ndarray, clip_frames: int, size: int) -> list[dict]:
+def resize_keypoints(keypoints: np.ndarray, height: int, width: int, size: int) -> np.ndarray:
+    """(..., 2) pixels (x, y) of an H x W frame -> pixels of its `resize_square` image."""
+    side = min(height, width)
+    offset = np.array([(width - side) // 2, (height - side) // 2], np.float32)
+    return (np.asarray(keypoints, np.float32) - offset) * (size / side)
+
+
+def cut_clips(frames: np.ndarray, clip_frames: int, size: int, keypoints: np.ndarray | None = None,
+              confidence: np.ndarray | None = None) -> list[dict]:
+    """Clips of `frames` (T, H, W, 3); with the frames' 2D keypoints (T, 24, 2), each with its body mask."""
     video = resize_square(frames, size)
-    return [{"video": video[s : s + clip_frames]} for s in range(0, len(video) - clip_frames + 1, clip_frames)]
+    if keypoints is None:
+        return [{"video": video[s : s + clip_frames]} for s in range(0, len(video) - clip_frames + 1, clip_frames)]
+    n = min(len(video), len(keypoints))
+    points = resize_keypoints(keypoints[:n], frames.shape[1], frames.shape[2], size)
+    body = (body_mask(points, size, size, None if confidence is None else confidence[:n]) * 255).round().astype(np.uint8)
+    return [{"video": video[s : s + clip_frames], "body": body[s : s + clip_frames]} for s in range(0, n - clip_frames + 1, clip_frames)]
 
 
 def corpus_video_clips(row: dict, clip_frames: int, size: int) -> list[dict]:
-    from unimo.pipelines import video_io
+    from unimo.pipelines import corpus_format, video_io
 
     frames, _ = video_io.decode(storage.read_bytes(row["path"]), name=row["path"])
-    return cut_clips(frames, clip_frames, size)
+    # a corpus's keypoints are exact projections, occluded joints too: all of them draw the body
+    return cut_clips(frames, clip_frames, size, corpus_format.read_label(row["label"])["keypoints2d"])
 
 
 def shard_video_clips(row: dict, clip_frames: int, size: int) -> list[dict]:
-    from unimo.pipelines import video_io
+    from unimo.pipelines import shards, video_io
 
     frames, _ = video_io.decode(row["frames_mp4"], name=row["clip_id"])
-    return cut_clips(frames, clip_frames, size)
+    return cut_clips(frames, clip_frames, size, shards.array(row, "keypoints2d"), shards.array(row, "keypoint_conf"))
 
 
 def clip_sources(spec: str, clip_frames: int, size: int) -> list[ExampleSource]:
@@ -58,11 +76,12 @@ def clip_sources(spec: str, clip_frames: int, size: int) -> list[ExampleSource]:
             manifest = corpus_format.CorpusManifest.read(url)
             if not manifest.videos:
                 raise DataError(f"corpus '{url}' holds motion only (made with --videos false): the video tokenizer needs videos")
-            rows = [{"clip_id": c, "path": corpus_format.video_path(url, c)} for c in manifest.clip_ids]
+            rows = [{"clip_id": c, "path": corpus_format.video_path(url, c), "label": corpus_format.label_path(url, c)}
+                    for c in manifest.clip_ids]
             sources.append(ExampleSource(corpus_video_clips, kwargs, rows=rows))
         else:
             sources.append(ExampleSource(shard_video_clips, kwargs, parquet=storage.join(url, shards.CLIPS),
-                                         columns=["clip_id", "frames_mp4"]))
+                                         columns=["clip_id", "num_frames", "frames_mp4", "keypoints2d", "keypoint_conf"]))
     return sources
 
 

@@ -48,3 +48,15 @@ def clip_quality(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Te
     p, t = frames(pred.float()), frames(target.float())
     B, T = p.shape[:2]
     return {"psnr": psnr(p, t), "ssim": ssim(p.flatten(0, 1), t.flatten(0, 1)).reshape(B, T)}
+
+
+def body_psnr(pred: torch.Tensor, target: torch.Tensor, body: torch.Tensor) -> torch.Tensor:
+    """PSNR (dB) of each clip's body pixels: (B, 3, T, H, W) in [-1, 1], `body` (B, T, H, W)
+    in [0, 1] -> (B,), over the pixels where body >= 0.5, as 8-bit frames (NaN where none)."""
+    def frames(x):
+        return ((x.float().clamp(-1, 1) + 1) * 127.5).round().div(255)
+
+    inside = (body >= 0.5).float()[:, None]  # (B, 1, T, H, W)
+    squared = (frames(pred) - frames(target)).pow(2) * inside
+    mse = squared.flatten(1).sum(1) / (3 * inside.flatten(1).sum(1))
+    return 10 * torch.log10(1 / mse.clamp(min=1e-10))

@@ -1,6 +1,8 @@
 """Training the video tokenizer, as a stage plug-in of the shared training session.
 
-Loss: L1 (default) or L2 on pixels; FSQ needs no codebook loss. Optionally an adversarial
+Loss: L1 (default) or L2 on pixels, optionally weighted towards the person
+(`loss.body_weight`: pixels on the body, from the clip's 2D keypoints, weigh 1 + w; see
+`body_mask` for why); FSQ needs no codebook loss. Optionally an adversarial
 loss from a small patch discriminator trained from scratch (no pretrained weights exist
 here, so no LPIPS), switched on late (`loss.adversarial_start`), when reconstructions are
 already close: both players train in the one loop, with one optimiser, because the
@@ -8,7 +10,8 @@ generator's term sees the discriminator through detached weights and the
 discriminator's term sees detached reconstructions.
 
 Validation: PSNR and SSIM of 8-bit frames, PSNR of the first (image-only) frame apart from
-the rest, and codebook usage over the validation clips' tokens.
+the rest, PSNR of the body's pixels alone, and codebook usage over the validation clips'
+tokens.
 
 Data: the URLs given (shards or corpora with videos), else a rendered corpus generated once
 under UNIMO_HOME.
@@ -26,7 +29,7 @@ from torch import nn
 
 from unimo.models import timeline
 from unimo.models.video_tokenizer.data import to_model_input
-from unimo.models.video_tokenizer.metrics import clip_quality
+from unimo.models.video_tokenizer.metrics import body_psnr, clip_quality
 from unimo.models.video_tokenizer.model import VideoTokenizer, VideoTokenizerConfig
 from unimo.platform.config import option
 
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class VideoLossConfig:
     pixel: Literal["l1", "l2"] = option("l1", help="pixel reconstruction loss")
+    body_weight: float = option(0.0, help="pixels on the person (from the clips' 2D keypoints) weigh 1 + this (0: all alike)")
     adversarial: float = option(0.0, help="weight of the adversarial loss (0: off)")
     adversarial_start: int = option(2000, help="step from which the adversarial loss counts")
 
@@ -83,6 +87,18 @@ class VideoTokenizerTraining(nn.Module):
         return self.tokenizer(clip)
 
 
+def pixel_loss(recon: torch.Tensor, clip: torch.Tensor, cfg: VideoLossConfig, body=None) -> torch.Tensor:
+    """L1 or L2 of (B, 3, T, H, W) clips; with `cfg.body_weight`, a weighted mean in which the
+    pixels of `body` (uint8 (B, T, H, W), 255 on the person) weigh 1 + body_weight."""
+    error = (recon - clip).abs() if cfg.pixel == "l1" else (recon - clip).pow(2)
+    if cfg.body_weight <= 0:
+        return error.mean()
+    if body is None:
+        raise ValueError("loss.body_weight needs each clip's body mask: train on a corpus or shards, whose 2D keypoints draw it")
+    weight = 1 + cfg.body_weight * torch.as_tensor(body).to(error.device)[:, None].float() / 255
+    return (error * weight).mean() / weight.mean()  # a weighted mean: the loss keeps its scale
+
+
 class VideoTokenizerStage:
     name = "video_tokenizer"
 
@@ -97,7 +113,7 @@ class VideoTokenizerStage:
         clip = to_model_input(batch["video"])
         recon, q = model(clip)
         recon = recon.float()
-        pixel = (recon - clip).abs().mean() if self.cfg.loss.pixel == "l1" else (recon - clip).pow(2).mean()
+        pixel = pixel_loss(recon, clip, self.cfg.loss, batch.get("body"))
         terms = {"pixel": pixel.detach(), "perplexity": q.perplexity.detach()}
         total = pixel
         if raw.discriminator is not None:
@@ -114,11 +130,13 @@ class VideoTokenizerStage:
     @torch.no_grad()
     def validate(self, model: VideoTokenizerTraining, batches) -> dict[str, float]:
         tokenizer = model.tokenizer
-        first, rest, ssim, codes, n = 0.0, [], 0.0, [], 0
+        first, rest, ssim, body, codes, n = 0.0, [], 0.0, [], [], 0
         for batch in batches:
             clip = to_model_input(batch["video"])
             recon, q = tokenizer(clip)
             quality = clip_quality(recon, clip)
+            if "body" in batch:
+                body.append(body_psnr(recon, clip, torch.as_tensor(batch["body"]).to(clip.device).float() / 255).cpu())
             first += float(quality["psnr"][:, 0].sum())
             rest.append(quality["psnr"][:, 1:].flatten())
             ssim += float(quality["ssim"].mean(1).sum())
@@ -130,8 +148,12 @@ class VideoTokenizerStage:
 
         usage, perplexity = codebook_usage(torch.cat(codes), tokenizer.quantizer.codebook_size)
         rest_psnr = torch.cat(rest)
-        return {"psnr": float(rest_psnr.mean()) if len(rest_psnr) else first / max(n, 1), "psnr_first_frame": first / max(n, 1),
-                "ssim": ssim / max(n, 1), "codebook_usage": usage, "perplexity": perplexity}
+        out = {"psnr": float(rest_psnr.mean()) if len(rest_psnr) else first / max(n, 1), "psnr_first_frame": first / max(n, 1),
+               "ssim": ssim / max(n, 1), "codebook_usage": usage, "perplexity": perplexity}
+        body = torch.cat(body) if body else torch.zeros(0)
+        if torch.isfinite(body).any():
+            out["psnr_body"] = float(body[torch.isfinite(body)].mean())
+        return out
 
 
 def _adversarial_terms(discriminator: nn.Module, recon: torch.Tensor, real: torch.Tensor):
