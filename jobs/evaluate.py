@@ -6,6 +6,7 @@
     python jobs/evaluate.py --stage motion_tokenizer --checkpoint runs:/<run id>   # or a folder
     python jobs/evaluate.py --stage video_tokenizer --checkpoint runs:/<run id>    # or cosmos:PATH
     python jobs/evaluate.py --stage unimo --checkpoint runs:/<run id> tokens=./heldout_tokens
+    python jobs/evaluate.py --stage v2m_baseline --checkpoint runs:/<run id> tokens=./heldout_tokens   # or the token probe
 
 The held-out corpus is generated with its own seed (default 1000; corpora for training
 default to seed 0) unless corpus= names one. For the fit, each of `sources` is rendered
@@ -30,10 +31,11 @@ TARGETS = {"fit": {0.0: ("PA-MPJPE <= 25 mm, MPJPE <= 50 mm", 25.0, 50.0), 2.0: 
 
 @dataclass
 class EvalConfig:
-    stage: Literal["fit", "fit_video", "motion_tokenizer", "video_tokenizer", "unimo"] = option(
+    stage: Literal["fit", "fit_video", "motion_tokenizer", "video_tokenizer", "unimo", "v2m_baseline"] = option(
         "fit", help="what to evaluate ('fit_video': the fit on a real video, with the detector, where no 3D truth exists)")
     checkpoint: str = option("", help="checkpoint folder, state.pt, runs:/<run id> or models:/<name>@champion (video tokenizer: or cosmos:PATH)")
-    tokens: str = option("", help="unimo: held-out token shards (default: the validation split of the shards it trained on)")
+    tokens: str = option("", help="unimo: held-out token shards (default: the validation split of the shards it trained on); "
+                                  "v2m_baseline: the held-out token shards to score on (needed)")
     baseline: str = option("", help="unimo: a direct-regression baseline checkpoint (jobs/train.py --stage v2m_baseline) to score beside V2M")
     window: int = option(64, help="motion_tokenizer: frames per evaluated window")
     clip_frames: int = option(17, help="video_tokenizer: frames per evaluated clip (1 + t * k)")
@@ -207,6 +209,46 @@ def evaluate_unimo(cfg: EvalConfig) -> str:
     return header + "\n\n" + "\n".join(rows) + ("\n\n" + "\n".join(motion_rows) if motion_rows else "")
 
 
+def evaluate_v2m_baseline(cfg: EvalConfig) -> str:
+    """The direct-regression baseline, or the token probe, on held-out token shards' labelled
+    windows: what `--stage unimo baseline=` reports beside V2M, without a UniMo model (the
+    probe measures how much of the pose a video tokenizer's tokens keep before UniMo trains)."""
+    import mlflow
+
+    from unimo.models.motion_tokenizer.api import MotionTokenizerInference
+    from unimo.models.training.checkpoint import CheckpointError
+    from unimo.models.training.data import DataError
+    from unimo.models.unimo import evaluation as ev
+    from unimo.models.v2m_baseline.api import RegressorInference
+    from unimo.models.motion_tokenizer.evaluation import canonical_joints, canonical_vertices
+    from unimo.pipelines.token_shards import TokenManifest
+    from unimo.platform import body_model
+
+    if not cfg.checkpoint or not cfg.tokens:
+        raise CheckpointError("stage v2m_baseline needs checkpoint= (the regressor) and tokens= (held-out token shards)")
+    regressor = RegressorInference.load(cfg.checkpoint)
+    manifest = TokenManifest.read(cfg.tokens)
+    if regressor.cfg.model.input == "video_tokens" and (
+            regressor.cfg.video_codes != manifest.video_tokenizer["codebook_size"] or list(regressor.cfg.grid) != list(manifest.grid)):
+        raise DataError(f"token shards '{cfg.tokens}' ({manifest.video_tokenizer['codebook_size']} codes, grid {list(manifest.grid)}) "
+                        f"are not what the probe {cfg.checkpoint} read ({regressor.cfg.video_codes} codes, grid {list(regressor.cfg.grid)})")
+    tokens, truth = ev.v2m_motion_windows(cfg.tokens)
+    if not truth:
+        raise DataError(f"token shards '{cfg.tokens}' have no window whose source video has corpus labels: nothing to score against")
+    frames = None
+    if regressor.cfg.model.input == "frames":
+        frames = ev.window_frames(tokens["source"], tokens["start_frame"], manifest.frames, manifest.size)
+    name = MotionTokenizerInference.load(manifest.motion_tokenizer["source"]).body_model
+    kinematics, smpl, fps = body_model.load_kinematics(name), body_model.load_smpl(name), manifest.fps or 30.0
+    target = canonical_joints(truth, kinematics).view(len(truth), manifest.frames, -1, 3)
+    r = ev.motion_errors(regressor.predict(frames, video_tokens=tokens["video_tokens"]), target, kinematics, fps, smpl,
+                         canonical_vertices(truth, smpl))
+    mlflow.log_metrics({f"v2m_motion/{k}": v for k, v in r.items()})
+    return (f"{cfg.checkpoint}, from {regressor.reads}, on {r['windows']} labelled windows of {cfg.tokens} (root-relative joints, "
+            "each frame turned to face +z):\n\n| MPJPE (mm) | PA-MPJPE (mm) | PVE (mm) | accel err (m/s^2) |\n| --- | --- | --- | --- |\n"
+            f"| {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | {r['pve_mm']:.1f} | {r['accel_err']:.2f} |")
+
+
 def generation_tables(cfg: EvalConfig, model, video_tokenizer, motion_tokenizer, tokens, truth, frames, kinematics, fps: float,
                       v2m: dict[str, float]) -> str:
     """I2VM and M2V on the held-out clips with labels (`unimo.models.unimo.consistency`),
@@ -284,9 +326,9 @@ def main(cfg: EvalConfig) -> None:
         console.say(f"\n{table}\n\nMLflow: {tracking.run_url(run)}")
         return
 
-    if cfg.stage in ("motion_tokenizer", "video_tokenizer", "unimo"):
+    if cfg.stage in ("motion_tokenizer", "video_tokenizer", "unimo", "v2m_baseline"):
         evaluate_tokenizer = {"motion_tokenizer": evaluate_motion_tokenizer, "video_tokenizer": evaluate_video_tokenizer,
-                              "unimo": evaluate_unimo}[cfg.stage]
+                              "unimo": evaluate_unimo, "v2m_baseline": evaluate_v2m_baseline}[cfg.stage]
         with tracking.start_run("evaluate", cfg, tags={"unimo.eval_stage": cfg.stage}) as run:
             table = evaluate_tokenizer(cfg)
             mlflow.log_text(table, "evaluation.md")

@@ -211,6 +211,13 @@ def test_evaluate_scores_every_task_and_the_baseline_on_labelled_held_out_clips(
     assert out.returncode == 0, out.stderr[-3000:]
     for row in ("| V2M tokens (greedy) |", "| direct-regression baseline", "| sync: PA-MPJPE", "| foot skating", "| generated video |"):
         assert row in out.stdout, out.stdout[-3000:]
+    # the baseline alone (no UniMo model) scores the same windows the same
+    (beside_v2m,) = [line.split("|")[2:6] for line in out.stdout.splitlines() if line.startswith("| direct-regression baseline")]
+    alone = run_job("evaluate.py", "--stage", "v2m_baseline", f"--checkpoint={baseline}", f"tokens={held_out}", env=env, timeout=300)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    lines = alone.stdout.splitlines()
+    row = lines[lines.index("| --- | --- | --- | --- |") + 1]
+    assert [float(x) for x in row.split("|")[1:5]] == [float(x) for x in beside_v2m], (row, beside_v2m)
     bad = run_job("evaluate.py", "--stage", "unimo", f"--checkpoint={models['unimo']}", f"tokens={held_out}", f"baseline={models['vt']}",
                   env=env, timeout=300)
     lines = bad.stderr.strip().splitlines()
