@@ -71,3 +71,19 @@ def test_body_psnr_scores_the_body_alone():
     assert (body_psnr(blurred_background, clip, body) > 60).all()
     assert (clip_quality(blurred_background, clip)["psnr"] < 20).all()
     assert torch.isnan(body_psnr(clip, clip, torch.zeros_like(body))).all()
+
+
+def test_preprocessing_shard_rows_carry_their_keypoints_into_the_body_mask():
+    from unimo.models.video_tokenizer.data import shard_video_clips
+    from unimo.pipelines.video_io import encode_mp4
+
+    frames = np.zeros((9, 96, 128, 3), np.uint8)
+    frames[:, 10:86, 62:66] = 255  # a person-high bar at x = 64 of 128
+    keypoints = standing_stick(x=64.0, top=10.0, bottom=86.0, frames=9)
+    confidence = np.zeros((9, 24), np.float32)  # the detector saw nobody in frames 0-3 ...
+    confidence[4:] = 1.0  # ... and the person from frame 4 on
+    row = {"clip_id": "w0", "num_frames": 9, "frames_mp4": encode_mp4(frames, 30.0),
+           "keypoints2d": keypoints.ravel(), "keypoint_conf": confidence.ravel()}
+    (clip,) = shard_video_clips(row, clip_frames=9, size=32)
+    assert clip["video"].shape == (9, 32, 32, 3) and clip["body"].shape == (9, 32, 32)
+    assert not clip["body"][:4].any() and clip["body"][4:, 16, 16].min() == 255
