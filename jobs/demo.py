@@ -27,7 +27,7 @@ from unimo.models.training.loop import TrainerConfig
 from unimo.models.unimo.model import UniMoConfig
 from unimo.models.unimo.stage import UniMoStageConfig
 from unimo.models.video_tokenizer.model import VideoTokenizerConfig
-from unimo.models.video_tokenizer.stage import VideoDataConfig, VideoTokenizerStageConfig
+from unimo.models.video_tokenizer.stage import VideoDataConfig, VideoLossConfig, VideoTokenizerStageConfig
 from unimo.pipelines.corpus import CorpusConfig
 from unimo.pipelines.decode import DecodeConfig
 from unimo.pipelines.fit import FitConfig
@@ -45,7 +45,8 @@ class DemoConfig:
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(steps=60, batch_size=8, checkpoint_every=30,
                                                                            eval_every=30, log_every=10, warmup_steps=5, lr=1e-3))
     video_tokenizer: VideoTokenizerStageConfig = field(default_factory=lambda: VideoTokenizerStageConfig(
-        model=VideoTokenizerConfig(hidden=32, depth=1, levels=[8, 5, 5, 5]), data=VideoDataConfig(frames=17, size=64, val_clips=8)))
+        model=VideoTokenizerConfig(hidden=32, depth=1, levels=[8, 5, 5, 5]), loss=VideoLossConfig(body_weight=20.0),
+        data=VideoDataConfig(frames=17, size=64, val_clips=8)))
     unimo: UniMoStageConfig = field(default_factory=lambda: UniMoStageConfig(model=UniMoConfig(n_layer=2, n_head=2, n_embd=64)))
 
 
