@@ -10,6 +10,12 @@ from __future__ import annotations
 import torch
 
 
+def as_8bit(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> the [0, 1] values an 8-bit frame holds: quantising first measures what a
+    decoded video would show."""
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().div(255)
+
+
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-frame PSNR (dB) of (..., 3, H, W) images in [0, 1] -> (...)."""
     mse = (pred - target).pow(2).flatten(-3).mean(-1).clamp(min=1e-10)
@@ -40,12 +46,8 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def clip_quality(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """(B, 3, T, H, W) in [-1, 1], compared as 8-bit frames: per-frame PSNR and SSIM (B, T).
-    Quantising to 8 bits first measures what a decoded video would show."""
-    def frames(x):
-        return ((x.clamp(-1, 1) + 1) * 127.5).round().div(255).transpose(1, 2)  # (B, T, 3, H, W)
-
-    p, t = frames(pred.float()), frames(target.float())
+    """(B, 3, T, H, W) in [-1, 1], compared as 8-bit frames: per-frame PSNR and SSIM (B, T)."""
+    p, t = as_8bit(pred).transpose(1, 2), as_8bit(target).transpose(1, 2)  # (B, T, 3, H, W)
     B, T = p.shape[:2]
     return {"psnr": psnr(p, t), "ssim": ssim(p.flatten(0, 1), t.flatten(0, 1)).reshape(B, T)}
 
@@ -53,10 +55,7 @@ def clip_quality(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Te
 def body_psnr(pred: torch.Tensor, target: torch.Tensor, body: torch.Tensor) -> torch.Tensor:
     """PSNR (dB) of each clip's body pixels: (B, 3, T, H, W) in [-1, 1], `body` (B, T, H, W)
     in [0, 1] -> (B,), over the pixels where body >= 0.5, as 8-bit frames (NaN where none)."""
-    def frames(x):
-        return ((x.float().clamp(-1, 1) + 1) * 127.5).round().div(255)
-
     inside = (body >= 0.5).float()[:, None]  # (B, 1, T, H, W)
-    squared = (frames(pred) - frames(target)).pow(2) * inside
+    squared = (as_8bit(pred) - as_8bit(target)).pow(2) * inside
     mse = squared.flatten(1).sum(1) / (3 * inside.flatten(1).sum(1))
     return 10 * torch.log10(1 / mse.clamp(min=1e-10))
