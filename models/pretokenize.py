@@ -2,8 +2,8 @@
 
     discover (driver) -> tokenize (map_batches over inputs, an actor pool: each actor
       loads both tokenizers once, on a GPU when the cluster has one, and decodes, resizes
-      and cuts its own inputs into windows before tokenizing them) -> write_parquet
-      (staging) -> commit (driver)
+      and cuts its own inputs into windows before tokenizing them, then writes them as
+      a staged shard) -> commit (driver)
 
 It lives in `models`, not `pipelines`, because it runs the trained tokenizers: pipelines
 never import models (the layering `tests/test_layout.py` checks).
@@ -199,8 +199,20 @@ class TokenizeStage:
         out = []
         for start in range(0, len(windows), self.cfg.batch):
             out += self.tokenize_safely(windows[start : start + self.cfg.batch])
+        if out:
+            self.write(pa.Table.from_pylist(out, schema=token_shards.TOKEN_SCHEMA))
         add(self.progress, "windows tokenized", len(out))
-        return pa.Table.from_pylist(out, schema=token_shards.TOKEN_SCHEMA)
+        return {"windows": np.array([len(out)])}
+
+    def write(self, table: pa.Table) -> None:
+        """One staged shard a batch, written here rather than by Ray Data's write tasks: on a
+        small machine those tasks' worker processes and the tokens' trip through the object
+        store competed with the actors (on 1 CPU they could not run at all until the last
+        actor had finished, and wrote everything at the end)."""
+        fs, path = storage.pyarrow_filesystem(storage.join(self.staging, token_shards.TOKENS, f"{uuid.uuid4().hex}.parquet"))
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        pq.write_table(table, path + ".partial", filesystem=fs)
+        fs.move(path + ".partial", path)  # an actor killed mid-write leaves no shard that commit would read
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -322,8 +334,7 @@ def run_pretokenize(cfg: PretokenizeConfig) -> Summary:
             pool = ray.data.ActorPoolStrategy(min_size=min(actors, len(todo)), max_size=actors, max_tasks_in_flight_per_actor=1)
             ds = ds.map_batches(TokenizeStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging, "progress": counts.handle},
                                 batch_size=cfg.batch, compute=pool, **({"num_gpus": 1} if gpus else {"num_cpus": 0.5}))
-            fs, path = storage.pyarrow_filesystem(storage.join(staging, token_shards.TOKENS))
-            ds.write_parquet(path, filesystem=fs)
+            ds.materialize()  # the actors write the shards; what comes back is a count a batch
         ledger = commit(output, staging, run, todo, manifest)
     elif not storage.exists(storage.join(output, token_shards.MANIFEST)):
         manifest.write(output)
