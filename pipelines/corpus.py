@@ -133,6 +133,17 @@ def make_motion(cfg: CorpusConfig, index: int, rng: np.random.Generator, kinemat
     return motion
 
 
+def rendered_clip(cfg: CorpusConfig, index: int, files: list[str] | tuple = ()):
+    """Clip `index`'s motion and rendering, in memory and never encoded (no PyAV): the
+    frames `make_clip` would encode, for a machine without PyAV (the GPU check)."""
+    from unimo.pipelines import synthetic
+    from unimo.platform import body_model
+
+    rng = np.random.default_rng([cfg.seed, index])  # the same draws as make_clip's
+    motion = make_motion(cfg, index, rng, body_model.load_kinematics(cfg.body_model), list(files))
+    return motion, synthetic.render_motion(motion, synthetic.rig(cfg.body_model), cfg.size, rng)
+
+
 def make_clip(cfg: CorpusConfig, out: str, index: int, files: list[str]) -> dict:
     """Generate, render, encode and write one clip (or, without videos, its motion only);
     returns its summary (with timings)."""
@@ -175,6 +186,18 @@ def _one_torch_thread() -> None:
     torch.set_num_threads(1)
 
 
+def local_pool(workers: int | None = None):
+    """A process pool for a machine without Ray. Spawned, not forked: the parent may hold
+    torch threads (and CUDA) already. One torch thread a worker, or N workers x N threads
+    oversubscribe the machine."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_one_torch_thread)
+
+
 def build_corpus(cfg: CorpusConfig, out: str, progress: bool = True, use_ray: bool = True
                  ) -> tuple[corpus_format.CorpusManifest, list[dict]]:
     """Make every clip and write the manifest; returns it with each clip's summary (timings,
@@ -188,14 +211,9 @@ def build_corpus(cfg: CorpusConfig, out: str, progress: bool = True, use_ray: bo
     results = []
     with progress_bar(total=cfg.clips, desc="clips", unit="clip", disable=not progress) as bar:
         if not use_ray:
-            import multiprocessing
-            import os
-            from concurrent.futures import ProcessPoolExecutor, as_completed
+            from concurrent.futures import as_completed
 
-            # spawn, not fork: the parent may hold torch threads (and CUDA) already; one torch
-            # thread a worker, or N workers x N threads oversubscribe the machine
-            with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_one_torch_thread) as pool:
+            with local_pool() as pool:
                 for future in as_completed([pool.submit(make_clip, cfg, out, i, files) for i in range(cfg.clips)]):
                     results.append(future.result())
                     bar.update(1)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from unimo.models.training.data import DataError, data_urls, kind_of
-from unimo.models.training.data import ExampleSource, plain_arrays, ray_datasets
+from unimo.models.training.data import ExampleSource, plain_arrays, ray_datasets, stack
 from unimo.models.video_tokenizer.body_mask import body_mask
 from unimo.platform import storage
 
@@ -94,6 +94,40 @@ def video_arrays(spec: str, clip_frames: int, size: int, val_fraction: float = 0
     sources = clip_sources(spec, clip_frames, size)
     return (plain_arrays(sources, val_fraction, validation=False, progress=progress),
             plain_arrays(sources, val_fraction, validation=True, limit=val_limit))
+
+
+def rendered_arrays(videos: int, video_frames: int, clip_frames: int, size: int, seed: int, workers: int = 0,
+                    progress: bool = False) -> dict[str, np.ndarray]:
+    """The clips of a procedural corpus (`videos` videos of `video_frames` frames, this
+    seed) rendered in memory and never encoded: the data of a box without PyAV or Ray (the
+    GPU check). The frames are those `make_corpus.py` would encode, so they lack H.264's
+    losses. `workers` > 1 renders in that many local processes."""
+    import functools
+
+    from unimo.pipelines.corpus import local_pool
+    from unimo.platform.console import progress as progress_bar
+
+    cfg = {"clips": videos, "frames": video_frames, "size": max(size, 64), "seed": seed}
+    one = functools.partial(_rendered_clip_examples, cfg, clip_frames=clip_frames, size=size)
+    examples: list[dict] = []
+    with progress_bar(total=videos, desc=f"rendering videos (seed {seed})", unit="video", disable=not progress) as bar:
+        if workers > 1:
+            with local_pool(workers) as pool:
+                for clips in pool.map(one, range(videos), chunksize=4):
+                    examples += clips
+                    bar.update()
+        else:
+            for index in range(videos):
+                examples += one(index)
+                bar.update()
+    return stack(examples)
+
+
+def _rendered_clip_examples(cfg: dict, index: int, clip_frames: int, size: int) -> list[dict]:
+    from unimo.pipelines.corpus import CorpusConfig, rendered_clip
+
+    _, clip = rendered_clip(CorpusConfig(**cfg), index)
+    return cut_clips(clip.frames, clip_frames, size, clip.keypoints2d)
 
 
 def to_model_input(video: torch.Tensor) -> torch.Tensor:

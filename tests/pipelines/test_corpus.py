@@ -8,7 +8,7 @@ import torch
 
 from unimo.pipelines import corpus_format, procedural, video_io
 from unimo.pipelines.bvh import write_bvh
-from unimo.pipelines.corpus import CorpusConfig, clip_id, list_motion_files, make_clip
+from unimo.pipelines.corpus import CorpusConfig, clip_id, list_motion_files, make_clip, rendered_clip
 from unimo.platform import body_model, storage
 from unimo.platform.config import load_config
 from unimo.platform.errors import ConfigError
@@ -84,6 +84,19 @@ def test_motion_only_clip_has_the_same_motion_and_no_video(corpus, small, tmp_pa
     assert not storage.exists(corpus_format.video_path(str(tmp_path), cid))
     with pytest.raises(corpus_format.LabelError, match="lacks R, keypoints2d"):
         corpus_format.write_label(str(tmp_path / "half.npz"), {**label, "K": full["K"], "t": full["t"]})
+
+
+def test_a_clip_rendered_in_memory_is_the_corpus_clip_before_encoding(corpus, small):
+    out, _ = corpus
+    motion, clip = rendered_clip(small, 1)  # what a box without PyAV trains on (the GPU check)
+    label = corpus_format.read_label(corpus_format.label_path(out, clip_id(1)))
+    for key, value in {"poses": motion.poses, "trans": motion.trans, "K": clip.K, "R": clip.R, "keypoints2d": clip.keypoints2d}.items():
+        np.testing.assert_array_equal(value, label[key])
+    decoded, _ = video_io.decode(storage.read_bytes(corpus_format.video_path(out, clip_id(1))))
+    diff = np.abs(decoded.astype(np.float32) - clip.frames.astype(np.float32))
+    assert clip.frames.shape == decoded.shape and diff.mean() < 4  # H.264's loss, not another clip
+    _, other = rendered_clip(small, 0)
+    assert np.abs(decoded.astype(np.float32) - other.frames.astype(np.float32)).mean() > 4 * diff.mean()
 
 
 def test_random_duration_between_min_frames_and_frames(tmp_path):

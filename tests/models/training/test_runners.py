@@ -126,3 +126,16 @@ def test_gpu_check_runs_tiny_on_the_cpu_without_ray_mlflow_or_pyav(tmp_path):
     assert 0 < report["held_out"]["procedural"]["mpjpe_mm"] < 5000
     assert 0 < report["held_out"]["procedural"]["codebook_usage"] <= 1
     assert "| procedural, unseen seeds |" in (tmp_path / "report" / "gpu_check.md").read_text()
+
+
+@pytest.mark.slow
+def test_gpu_check_of_the_video_tokenizer_renders_its_clips_without_pyav(tmp_path):
+    out = run_job_without(["ray", "mlflow", "av"], "benchmarks/gpu_check.py", "--stage", "video_tokenizer", "--tiny", "--workers", "2",
+                          f"--out={tmp_path / 'report'}", env={"UNIMO_HOME": str(tmp_path / "home")}, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads((tmp_path / "report" / "gpu_check.json").read_text())
+    assert report["stage"] == "video_tokenizer" and report["steps"] == 20 and report["flops_per_step"] > 0
+    rendered = report["held_out"]["rendered"]
+    assert rendered["clips"] == 28 and 5 < rendered["psnr"] < 60 and 0 < rendered["codebook_usage"] <= 1  # 4 videos of 68 frames: 7 clips each
+    assert report["val"]["val/psnr"] > 0
+    assert "| rendered clips, seed 1000 (no H.264) | 28 |" in (tmp_path / "report" / "gpu_check.md").read_text()
