@@ -69,6 +69,7 @@ def main() -> None:
 
     started = time.perf_counter()
     stage_config, train, val = check.data(plugin)
+    cfg = check.cfg  # as trained (an offline box trains the motion tokenizer without mocap)
     data_s = time.perf_counter() - started
 
     log: list[tuple[int, float]] = []
