@@ -136,8 +136,10 @@ def test_a_tiny_model_overfits_one_batch():
         loss.backward()
         opt.step()
     model.eval()
+    with torch.no_grad():  # the trained model's loss: the last step's own loss can sit on one of Adam's spikes near zero
+        trained, _ = stage.loss(model, {"video_tokens": video, "motion_tokens": motion})
     scores = stage.validate(model, [{"video_tokens": video, "motion_tokens": motion}])
-    assert float(loss.detach()) < 0.05 * first
+    assert float(trained) < 0.05 * first
     assert all(scores[f"{t}_accuracy"] > 0.95 for t in ("v2m", "i2vm")), scores  # m2v's V_0 is not given by the motion
 
 
