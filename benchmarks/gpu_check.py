@@ -45,6 +45,7 @@ def main() -> None:
     from unimo.models.training import local_runner, stages
     from unimo.models.training.accelerator import Accelerator
     from unimo.models.training.batches import InMemoryBatches
+    from unimo.models.training.data import num_examples
     from unimo.models.training.metrics_log import console_line
     from unimo.models.training.session import TrainConfig
     from unimo.models.training.throughput import flops_per_step, matmul_flops, steady_rate
@@ -103,7 +104,7 @@ def main() -> None:
         "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
         "torch": torch.__version__, "precision": str(acc.dtype).replace("torch.", ""), "config": args.config,
         "overrides": overrides, "tiny": args.tiny, "params": sum(p.numel() for p in model.parameters()),
-        "train_examples": len(next(iter(train.values()))), "example": check.example, "steps": result.metrics.get("step"),
+        "train_examples": num_examples(train), "example": check.example, "steps": result.metrics.get("step"),
         "batch_size": cfg.trainer.batch_size, "data_seconds": data_s, "train_seconds": train_s, "steps_per_s": steps_per_s,
         "examples_per_s": steps_per_s * cfg.trainer.batch_size, "flops_per_step": step_flops,
         "train_flops_per_s": step_flops * steps_per_s, "matmul_flops_per_s": peak,
@@ -183,13 +184,12 @@ class VideoCheck:
         self.cfg, self.args, self.notes = cfg, args, notes
 
     def data(self, plugin):
-        from unimo.models import timeline
         from unimo.models.video_tokenizer.data import rendered_arrays
+        from unimo.models.video_tokenizer.stage import check_clip_shape
 
         vt = self.cfg.video_tokenizer
         d = vt.data
-        timeline.latent_frames(d.frames, vt.model.temporal_factor)  # a wrong clip length fails here, in one line
-        vt.model.grid(d.size, d.size)
+        check_clip_shape(vt)
         videos, held_out = (24, 4) if self.args.tiny else (d.corpus_clips, 32)
         video_frames = max(d.corpus_frames, d.frames)
         train = rendered_arrays(videos, video_frames, d.frames, d.size, seed=0, workers=self.args.workers, progress=True)

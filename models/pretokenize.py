@@ -162,6 +162,7 @@ class TokenizeStage:
             torch.set_num_threads(1)  # one actor per CPU: parallel across actors, not threads
             pin_to_free_core()
         self.cfg, self.staging, self.progress = cfg, staging, progress
+        self.staging_ready = False  # its shard folder, made on the first write
         self.video = VideoTokenizerInference.load(cfg.video_tokenizer, device=device)
         self.motion = MotionTokenizerInference.load(cfg.motion_tokenizer, device=device)
 
@@ -210,7 +211,9 @@ class TokenizeStage:
         store competed with the actors (on 1 CPU they could not run at all until the last
         actor had finished, and wrote everything at the end)."""
         fs, path = storage.pyarrow_filesystem(storage.join(self.staging, token_shards.TOKENS, f"{uuid.uuid4().hex}.parquet"))
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        if not self.staging_ready:
+            fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+            self.staging_ready = True
         pq.write_table(table, path + ".partial", filesystem=fs)
         fs.move(path + ".partial", path)  # an actor killed mid-write leaves no shard that commit would read
 

@@ -189,6 +189,12 @@ def training_data(data: str, cfg: VideoDataConfig, debug: bool, use_ray: bool) -
     return url
 
 
+def check_clip_shape(vt: VideoTokenizerStageConfig) -> None:
+    """A clip length or size the model cannot take fails here, in one line, before any data is made."""
+    timeline.latent_frames(vt.data.frames, vt.model.temporal_factor)
+    vt.model.grid(vt.data.size, vt.data.size)
+
+
 class VideoTokenizerPlugin:
     name = "video_tokenizer"
     config_cls = VideoTokenizerStageConfig
@@ -208,8 +214,7 @@ class VideoTokenizerPlugin:
         from unimo.models.video_tokenizer import data as video_data
 
         vt = cfg.video_tokenizer
-        timeline.latent_frames(vt.data.frames, vt.model.temporal_factor)  # a wrong clip length fails here, in one line
-        vt.model.grid(vt.data.size, vt.data.size)
+        check_clip_shape(vt)
         urls = training_data(cfg.data, vt.data, cfg.debug, use_ray)
         if use_ray:
             train, val = video_data.video_datasets(urls, vt.data.frames, vt.data.size)
