@@ -23,10 +23,16 @@ gradient descent keeps the reading it starts in, so the start decides. Two start
   smooth_joints=2000, and its prior chose procedural-looking poses on real people.
 
 The camera translation starts from the 2D scale of the torso.
+
+On a GPU (`device`, 'auto' by default: a GPU when the process has one) the same code runs
+with every tensor on it; the walk down the kinematic tree is a few hundred small kernels an
+iteration, so a GPU pays only with many windows a call (`preprocess.fit_batch`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -35,6 +41,7 @@ import numpy as np
 import torch
 
 from unimo.platform.config import option
+from unimo.platform.errors import UnimoError
 from unimo.platform.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
@@ -73,6 +80,7 @@ class FitConfig:
     keep_headings: int = option(2, help="search: headings kept after the root-only warm-up")
     pose_inits: bool = option(True, help="search: start every kept heading from each mode of the GMM pose prior")
     keep_hypotheses: int = option(3, help="search: hypotheses per window kept after the pose-mode exploration and refined")
+    device: str = option("auto", help="'auto' (a GPU when this process has one, else the CPU), 'cpu', 'cuda' or 'cuda:N'")
 
 
 @dataclass
@@ -185,6 +193,34 @@ def _select(params, idx):
     return tuple(p.detach()[idx].clone().requires_grad_(True) for p in params)
 
 
+def fit_device(name: str) -> torch.device:
+    """The device `FitConfig.device` names, checked: a one-line error where it is missing."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise UnimoError(f"fit.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got '{name}'") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UnimoError(f"fit.device={name}, but torch sees no CUDA device here (fit.device=auto or cpu fits on the CPU)")
+    if device.type not in ("cpu", "cuda"):
+        raise UnimoError(f"fit.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got '{name}'")
+    return device
+
+
+_ON_DEVICE: dict = {}
+
+
+def on_device(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """A module's copy on `device`, made once (the cached CPU original stays where it is)."""
+    if device.type == "cpu" or module is None:
+        return module
+    key = (id(module), str(device))
+    if key not in _ON_DEVICE:
+        _ON_DEVICE[key] = (module, copy.deepcopy(module).to(device))  # the original kept alive: its id stays unique
+    return _ON_DEVICE[key][1]
+
+
 def fit_windows(
     keypoints2d: np.ndarray,
     visibility: np.ndarray,
@@ -193,45 +229,55 @@ def fit_windows(
     cfg: FitConfig = FitConfig(),
 ) -> FitResult:
     """keypoints2d (B, T, 24, 2) px, visibility (B, T, 24) in [0, 1], K (B, 3, 3)."""
-    kp = torch.as_tensor(keypoints2d, dtype=torch.float32)
-    vis = torch.as_tensor(visibility, dtype=torch.float32)
-    Kt = torch.as_tensor(K, dtype=torch.float32)
     if cfg.init not in ("learned", "search"):
         raise ValueError(f"fit.init must be 'learned' or 'search', got '{cfg.init}'")
-    gmm = None
+    device = fit_device(cfg.device)
+    # what the fit learned before (trained on the CPU on first use), copied to the device once
+    lifter = gmm = None
+    if cfg.init == "learned":
+        from unimo.pipelines.fit_init import load_lifter
+
+        lifter = on_device(load_lifter(kinematics), device)
     if cfg.gmm_prior > 0 or cfg.init == "search":
         from unimo.pipelines.pose_prior import load_gmm_prior
 
-        gmm = load_gmm_prior()
-    objective = _Objective(kp, vis, Kt, kinematics, cfg, gmm if cfg.gmm_prior > 0 else None)
-    if cfg.noise_ref_px > 0:
-        objective.data_weight = cfg.noise_ref_px**2 / (keypoint_noise_px(kp, vis) ** 2 + cfg.noise_floor_px**2)
-    search = _search if cfg.init == "search" else _from_lifter
-    win, params = search(objective, kp, vis, Kt, kinematics, cfg, gmm)
-    B, T = kp.shape[:2]
-    with torch.no_grad():
-        loss, joints, uv, mats = objective(win, params)
-        best = _keep_best(loss, B, 1)
-        aa = matrix_to_axis_angle(mats)
-        err = (uv - kp[win]).norm(dim=-1)
-        seen = vis[win] > 0
-        residual = ((err * seen).sum(-1) / seen.sum(-1).clamp(min=1))[best]
-        return FitResult(
-            poses=aa[best].reshape(B, T, -1).numpy(),
-            trans=params[2][best].detach().numpy(),
-            betas=params[3][best].detach().numpy(),
-            residual_px=residual.numpy(),
-            converged=(residual.mean(1) < cfg.converged_px).numpy(),
-        )
+        gmm = on_device(load_gmm_prior(), device)
+    kin = on_device(kinematics, device)
+    kp = torch.as_tensor(keypoints2d, dtype=torch.float32, device=device)
+    vis = torch.as_tensor(visibility, dtype=torch.float32, device=device)
+    Kt = torch.as_tensor(K, dtype=torch.float32, device=device)
+    # every tensor the fit makes lands on the device too (a no-op context on the CPU)
+    with torch.device(device) if device.type != "cpu" else contextlib.nullcontext():
+        objective = _Objective(kp, vis, Kt, kin, cfg, gmm if cfg.gmm_prior > 0 else None)
+        if cfg.noise_ref_px > 0:
+            objective.data_weight = cfg.noise_ref_px**2 / (keypoint_noise_px(kp, vis) ** 2 + cfg.noise_floor_px**2)
+        if cfg.init == "search":
+            win, params = _search(objective, kp, vis, Kt, kin, cfg, gmm)
+        else:
+            win, params = _from_lifter(objective, kp, vis, Kt, kin, cfg, lifter)
+        B, T = kp.shape[:2]
+        with torch.no_grad():
+            loss, joints, uv, mats = objective(win, params)
+            best = _keep_best(loss, B, 1)
+            aa = matrix_to_axis_angle(mats)
+            err = (uv - kp[win]).norm(dim=-1)
+            seen = vis[win] > 0
+            residual = ((err * seen).sum(-1) / seen.sum(-1).clamp(min=1))[best]
+            return FitResult(
+                poses=aa[best].reshape(B, T, -1).cpu().numpy(),
+                trans=params[2][best].detach().cpu().numpy(),
+                betas=params[3][best].detach().cpu().numpy(),
+                residual_px=residual.cpu().numpy(),
+                converged=(residual.mean(1) < cfg.converged_px).cpu().numpy(),
+            )
 
 
-def _from_lifter(objective, kp, vis, K, kinematics, cfg: FitConfig, gmm):
+def _from_lifter(objective, kp, vis, K, kinematics, cfg: FitConfig, lifter):
     """One hypothesis a window, the lifter's, refined: root and translation on the torso
     first, then everything."""
-    from unimo.pipelines.fit_init import keypoint_features, load_lifter
+    from unimo.pipelines.fit_init import keypoint_features
 
     B = kp.shape[0]
-    lifter = load_lifter(kinematics)
     with torch.no_grad():
         pred = lifter(keypoint_features(kp, K[:, None], vis))  # (B, T, 24, 6)
         betas = torch.zeros(B, kinematics.num_betas)

@@ -48,7 +48,9 @@ class PreprocessConfig:
     fit: FitConfig = field(default_factory=FitConfig)
     keypoints: str = option("auto", help="'labels' (sidecar only), 'mediapipe', or 'auto' (labels when present, else mediapipe)")
     min_visible: float = option(0.3, help="a window needs this mean keypoint visibility, else 'no person found'")
-    fit_batch: int = option(4, help="windows fitted together (one fit actor's batch)")
+    fit_batch: int = option(4, help="windows fitted together (one fit actor's batch) on a CPU")
+    gpu_fit_batch: int = option(256, help="windows fitted together by a fit actor with a GPU (a cluster with GPUs and "
+                                          "fit.device other than cpu: one fit actor a GPU)")
     body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl")
     limit: int = option(0, help="process at most this many inputs (0: all)")
 
@@ -340,11 +342,16 @@ def run_preprocess(cfg: PreprocessConfig) -> Summary:
                 from unimo.pipelines.keypoints import add_detector_stage
 
                 ds = add_detector_stage(ds)
+            # on a GPU the fit is a few hundred small kernels an iteration: it pays with many
+            # windows a call, so one actor a GPU fits big batches (benchmarks/bench_fit_device.py)
+            gpus = int(ray.cluster_resources().get("GPU", 0)) if cfg.fit.device != "cpu" else 0
+            actors = gpus or cpus
             ds = ds.map_batches(
                 FitStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging, "progress": counts.handle, "lifter": lifter},
-                batch_size=cfg.fit_batch,
+                batch_size=cfg.gpu_fit_batch if gpus else cfg.fit_batch,
                 # start them all at once (a late actor imports torch while the others wait)
-                compute=ray.data.ActorPoolStrategy(min_size=min(cpus, len(todo)), max_size=cpus), num_cpus=0.5,
+                compute=ray.data.ActorPoolStrategy(min_size=min(actors, len(todo)), max_size=actors),
+                **({"num_gpus": 1} if gpus else {"num_cpus": 0.5}),
             )
             fs, path = storage.pyarrow_filesystem(storage.join(staging, shards.CLIPS))
             ds.write_parquet(path, filesystem=fs)

@@ -115,3 +115,46 @@ def test_keypoint_noise_is_read_from_the_keypoints_and_makes_the_priors_weigh_mo
     hidden = seen.clone()
     hidden[:, :, :12] = 0  # unseen joints do not count
     assert float(keypoint_noise_px(torch.where(hidden[..., None] > 0, smooth, noisy), hidden)[0]) < 0.1
+
+
+def test_the_fit_names_a_device_it_cannot_use_in_one_line(kin):
+    from unimo.platform.errors import UnimoError
+
+    kp = np.zeros((1, 4, 24, 2), np.float32)
+    K = np.eye(3, dtype=np.float32)[None]
+    with pytest.raises(UnimoError, match="fit.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'tpu'"):
+        fit_windows(kp, np.ones((1, 4, 24), np.float32), K, kin, FitConfig(device="tpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(UnimoError, match="fit.device=cuda, but torch sees no CUDA device here"):
+            fit_windows(kp, np.ones((1, 4, 24), np.float32), K, kin, FitConfig(device="cuda"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_fit_on_a_gpu_matches_the_fit_on_the_cpu(kin, registry):
+    """The same windows fitted on both: the same fit to float precision (Adam on either)."""
+    from unimo.pipelines.deepmimic import load_deepmimic
+
+    walk = next(p for p in registry["deepmimic"] if p.endswith("humanoid3d_walk.txt"))
+    motion = load_deepmimic(walk, kin).resample(30.0).window(0, 32)
+    truth, kp, K = seen_by(kin, motion.poses)
+    fits = {d: fit_windows(kp[None], np.ones((1, 32, 24), np.float32), K[None], kin, FitConfig(iterations=120, device=d))
+            for d in ("cpu", "cuda")}
+    joints = {d: kin(torch.from_numpy(r.poses[0]), torch.from_numpy(r.betas[0]), torch.from_numpy(r.trans[0])) for d, r in fits.items()}
+    assert float((joints["cpu"] - joints["cuda"]).norm(dim=-1).mean()) < 0.005  # 5 mm
+    assert abs(float(fits["cpu"].residual_px.mean()) - float(fits["cuda"].residual_px.mean())) < 0.2
+
+
+@pytest.mark.slow
+def test_the_fit_device_benchmark_runs_tiny_without_ray_mlflow_or_pyav(tmp_path):
+    import json
+
+    from support import run_job_without
+
+    out = run_job_without(["ray", "mlflow", "av"], "benchmarks/bench_fit_device.py", "--tiny", f"--out={tmp_path / 'fit.json'}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = json.loads((tmp_path / "fit.json").read_text())["rows"]
+    assert [r["windows_a_call"] for r in rows] == [4, 2, 4] and all(r["frames_per_s"] > 0 for r in rows)
+    # the CPU fit of the same 4 windows, one call each time: the same result
+    assert rows[0]["pa_mpjpe_mm"] == pytest.approx(rows[2]["pa_mpjpe_mm"], abs=0.01)
+    assert 0 < rows[0]["pa_mpjpe_mm"] < 200
+    assert "| device | windows a call | frames/s |" in out.stdout
