@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from dataclasses import replace
 
@@ -32,7 +33,7 @@ HOURS_OF_VIDEO = 1000 * 3600 * 30  # frames in 1,000 hours at 30 fps
 def windows(count: int, frames: int, seed: int = 0):
     """(keypoints (B, T, 24, 2), K (B, 3, 3), true camera-frame joints (B, T, 24, 3))."""
     from unimo.pipelines import procedural, synthetic
-    from unimo.platform import body_model
+    from unimo.platform import body_model, render
 
     kin = body_model.load_kinematics(body_model.STANDIN)
     kps, Ks, truths = [], [], []
@@ -43,10 +44,10 @@ def windows(count: int, frames: int, seed: int = 0):
         with torch.no_grad():
             world = kin(torch.from_numpy(motion.poses), torch.from_numpy(motion.betas), torch.from_numpy(motion.trans))
         K, R, t = synthetic.random_camera(rng, world[:, 0].numpy(), 256, 30.0)
-        cam = world @ R.transpose(1, 2) + t[:, None]
-        kps.append(((cam[..., :2] / cam[..., 2:]) @ K[:2, :2].T + K[:2, 2]).numpy())
+        uv, _ = render.project(world, K, R, t)  # the corpus labels' projection
+        kps.append(uv.numpy())
         Ks.append(K.numpy())
-        truths.append(cam)
+        truths.append(world @ R.transpose(1, 2) + t[:, None])
     return np.stack(kps).astype(np.float32), np.stack(Ks).astype(np.float32), torch.stack(truths)
 
 
@@ -88,12 +89,17 @@ def main() -> None:
     args = parser.parse_args()
 
     from unimo.pipelines.fit import FitConfig, fit_device
+    from unimo.platform.errors import UnimoError
 
     torch.set_num_threads(1)  # the CPU side is one core, as one preprocessing fit actor
     cfg = FitConfig(iterations=20) if args.tiny else FitConfig()
     frames = 8 if args.tiny else 32
     device = "cpu" if args.tiny else args.device
-    name = torch.cuda.get_device_name(fit_device(device)) if fit_device(device).type == "cuda" else "1 thread"
+    try:
+        checked = fit_device(device)  # a device this machine lacks: one line, before any work
+    except UnimoError as e:
+        sys.exit(f"bench_fit_device: {e}")
+    name = torch.cuda.get_device_name(checked) if checked.type == "cuda" else "1 thread"
     batches = [2, 4] if args.tiny else [int(b) for b in args.batches.split(",")]
     cpu_windows = 4 if args.tiny else args.cpu_windows
     kp, K, truth = windows(max(batches + [cpu_windows]), frames)

@@ -26,7 +26,7 @@ The camera translation starts from the 2D scale of the torso.
 
 On a GPU (`device`, 'auto' by default: a GPU when the process has one) the same code runs
 with every tensor on it; the walk down the kinematic tree is a few hundred small kernels an
-iteration, so a GPU pays only with many windows a call (`preprocess.fit_batch`).
+iteration, so a GPU pays only with many windows a call (`preprocess.gpu_fit_batch`).
 """
 
 from __future__ import annotations
@@ -199,12 +199,12 @@ def fit_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError as e:
-        raise UnimoError(f"fit.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got '{name}'") from e
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise UnimoError(f"fit.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got '{name}'")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UnimoError(f"fit.device={name}, but torch sees no CUDA device here (fit.device=auto or cpu fits on the CPU)")
-    if device.type not in ("cpu", "cuda"):
-        raise UnimoError(f"fit.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got '{name}'")
     return device
 
 
