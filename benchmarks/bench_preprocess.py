@@ -9,9 +9,15 @@
 4. the whole pipeline (jobs/preprocess.py's run_preprocess, default config) on a 2-CPU Ray
    vs a 1-CPU Ray, each in a fresh process (target >= 1.7x); from the 2-CPU run, frames a
    second a core end to end (target >= 30) and the core-hours 1,000 hours of 30 fps video
-   would cost.
+   would cost;
+5. with --fit-batches 4,16,64 (instead of 1-4): the 2-CPU pipeline once for each `fit_batch`
+   (windows a fit actor fits in one call), in that order, frames a second a core and the
+   ratio against the first run.
+   The fit's result does not depend on the batch (each window's loss is its own and Adam
+   is elementwise; tests/pipelines/test_fit.py), so only the speed is compared.
 
     .venv/bin/python benchmarks/bench_preprocess.py
+    .venv/bin/python benchmarks/bench_preprocess.py --clips 64 --fit-batches 4,64,16,4,64
 """
 
 from __future__ import annotations
@@ -119,14 +125,15 @@ def bench_fit_speed(labels: list[dict]) -> dict:
     return {"learned_fps": speed["learned"], "search_fps": speed["search"], "ratio": speed["learned"] / speed["search"]}
 
 
-def run_pipeline(corpus: str, out: str, cpus: int) -> float:
+def run_pipeline(corpus: str, out: str, cpus: int, overrides: tuple[str, ...] = ()) -> float:
     """The whole pipeline in a fresh process with a fresh Ray of `cpus` CPUs; wall seconds."""
+    overrides = [f"input={corpus}/videos", f"output={out}", "keypoints=labels", *overrides]
     code = (
         "import sys, time; from unimo.platform import ray_session; "
         f"ray_session.connect(num_cpus={cpus}, include_dashboard=False); "
         "from unimo.platform.config import load_config; "
         "from unimo.pipelines.preprocess import PreprocessConfig, run_preprocess; "
-        f"cfg = load_config(PreprocessConfig, None, ['input={corpus}/videos', 'output={out}', 'keypoints=labels']); "
+        f"cfg = load_config(PreprocessConfig, None, {overrides!r}); "
         "t = time.perf_counter(); s = run_preprocess(cfg); print('SECONDS', time.perf_counter() - t, s.clips_ok)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -135,18 +142,35 @@ def run_pipeline(corpus: str, out: str, cpus: int) -> float:
     return float(line.split()[1])
 
 
+def bench_fit_batches(corpus: str, tmp: str, batches: list[int], frames: int) -> None:
+    """The 2-CPU pipeline once per fit_batch, each into a fresh output (else it resumes)."""
+    runs = [(b, run_pipeline(corpus, os.path.join(tmp, f"out_run{i}"), 2, (f"fit_batch={b}",))) for i, b in enumerate(batches)]
+    print(json.dumps({"fit_batch_2cpu": [{"fit_batch": b, "seconds": s, "frames_per_s_core": frames / s / 2} for b, s in runs]}, indent=1))
+    base = runs[0][1]
+    print(f"\n| fit_batch (2 CPUs, in run order) | seconds | frames/s a core | core-hours per 1,000 h | vs the first run |")
+    print("| --- | --- | --- | --- | --- |")
+    for b, s in runs:
+        fps = frames / s / 2
+        print(f"| {b} | {s:.1f} | {fps:.1f} | {1000 * 30 / fps:.0f} | {base / s:.2f}x |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=16)
     parser.add_argument("--frames", type=int, default=64)
     parser.add_argument("--fit-iterations", type=int, default=30)
+    parser.add_argument("--fit-batches", default="",
+                        help="comma-separated fit_batch values: run only the 2-CPU pipeline, once per value, in this order")
     args = parser.parse_args()
+    fit_batches = [int(b) for b in args.fit_batches.split(",") if b]
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = os.path.join(tmp, "corpus")
         cfg = CorpusConfig(clips=args.clips, frames=args.frames, size=256, seed=77)
         for i in range(args.clips):
             make_clip(cfg, corpus, i, [])
+        if fit_batches:
+            return bench_fit_batches(corpus, tmp, fit_batches, args.clips * args.frames)
         ids = [f"clip_{i:06d}" for i in range(args.clips)]
         videos = [storage.read_bytes(corpus_format.video_path(corpus, c)) for c in ids]
         labels = [corpus_format.read_label(corpus_format.label_path(corpus, c)) for c in ids]

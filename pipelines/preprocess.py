@@ -48,7 +48,8 @@ class PreprocessConfig:
     fit: FitConfig = field(default_factory=FitConfig)
     keypoints: str = option("auto", help="'labels' (sidecar only), 'mediapipe', or 'auto' (labels when present, else mediapipe)")
     min_visible: float = option(0.3, help="a window needs this mean keypoint visibility, else 'no person found'")
-    fit_batch: int = option(4, help="windows fitted together (one fit actor's batch) on a CPU")
+    fit_batch: int = option(32, help="at most this many windows fitted together (one fit actor's batch) on a CPU; "
+                                     "fewer when a run has fewer videos than actors x fit_batch")
     gpu_fit_batch: int = option(256, help="windows fitted together by a fit actor with a GPU (a cluster with GPUs and "
                                           "fit.device other than cpu: one fit actor a GPU)")
     body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl")
@@ -346,9 +347,13 @@ def run_preprocess(cfg: PreprocessConfig) -> Summary:
             # windows a call, so one actor a GPU fits big batches (benchmarks/bench_fit_device.py)
             gpus = int(ray.cluster_resources().get("GPU", 0)) if cfg.fit.device != "cpu" else 0
             actors = gpus or cpus
+            # on a CPU too, many windows a call fit faster (the Adam step's overhead is shared:
+            # docs/benchmarks.md), but a small run still spreads over every actor: a video
+            # gives at least one window, so this many videos give each actor a full batch
+            batch = cfg.gpu_fit_batch if gpus else min(cfg.fit_batch, max(4, -(-len(todo) // actors)))
             ds = ds.map_batches(
                 FitStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging, "progress": counts.handle, "lifter": lifter},
-                batch_size=cfg.gpu_fit_batch if gpus else cfg.fit_batch,
+                batch_size=batch,
                 # start them all at once (a late actor imports torch while the others wait)
                 compute=ray.data.ActorPoolStrategy(min_size=min(actors, len(todo)), max_size=actors),
                 **({"num_gpus": 1} if gpus else {"num_cpus": 0.5}),

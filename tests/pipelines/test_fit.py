@@ -129,6 +129,26 @@ def test_the_fit_names_a_device_it_cannot_use_in_one_line(kin):
             fit_windows(kp, np.ones((1, 4, 24), np.float32), K, kin, FitConfig(device="cuda"))
 
 
+def test_windows_fitted_together_fit_as_they_do_apart(kin, registry):
+    """fit_batch (and gpu_fit_batch) is a speed knob only: each window's loss is its own and
+    Adam is elementwise, so a window's fit does not depend on the windows beside it."""
+    from unimo.pipelines.deepmimic import load_deepmimic
+
+    walk = next(p for p in registry["deepmimic"] if p.endswith("humanoid3d_walk.txt"))
+    motion = load_deepmimic(walk, kin).resample(30.0)
+    views = [seen_by(kin, motion.window(0, 16).poses, yaw=0.6), seen_by(kin, motion.window(8, 16).poses, yaw=-1.2, depth=4.5)]
+    kp, K = np.stack([v[1] for v in views]), np.stack([v[2] for v in views])
+    vis = np.ones(kp.shape[:3], np.float32)
+    cfg = FitConfig(iterations=60)
+    together = fit_windows(kp, vis, K, kin, cfg)
+    for i in range(2):
+        apart = fit_windows(kp[i : i + 1], vis[i : i + 1], K[i : i + 1], kin, cfg)
+        joints = [kin(torch.from_numpy(r.poses[j]), torch.from_numpy(r.betas[j]), torch.from_numpy(r.trans[j]))
+                  for r, j in ((together, i), (apart, 0))]
+        assert float((joints[0] - joints[1]).norm(dim=-1).max()) < 1e-3  # 1 mm
+        assert float(np.abs(together.residual_px[i] - apart.residual_px[0]).max()) < 0.01
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_the_fit_on_a_gpu_matches_the_fit_on_the_cpu(kin, registry):
     """The same windows fitted on both: the same fit to float precision (Adam on either)."""
