@@ -1,5 +1,6 @@
 """The SMPL fit on a GPU against one CPU core: frames a second as the batch of windows
-grows, and the two devices' fits of the same windows scored against the truth.
+grows, and the two devices' fits of the same windows scored against the truth. The CPU
+core fits as preprocessing's CPU fit actors do, `fit.CPU_WINDOWS_A_CALL` (32) windows a call.
 
     python benchmarks/bench_fit_device.py              # CUDA (fails with one line where there is none)
     python benchmarks/bench_fit_device.py --device cpu --batches 4,64   # the CPU's own batch scaling
@@ -84,11 +85,13 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="a few small windows, both sides on the CPU")
     parser.add_argument("--device", default="cuda", help="the device measured against one CPU core (fit.device's values)")
     parser.add_argument("--batches", default="4,64,256,1024", help="windows a fit call on the device")
-    parser.add_argument("--cpu_windows", type=int, default=16, help="windows the one-core CPU fit times (4 a call, as preprocessing's actors)")
+    parser.add_argument("--cpu_windows", type=int, default=64, help="windows the one-core CPU fit times")
+    parser.add_argument("--cpu_batch", type=int, default=0,
+                        help="windows a CPU fit call (default: preprocessing's CPU fit actors', fit.CPU_WINDOWS_A_CALL)")
     parser.add_argument("--out", default="", help="also write the numbers as JSON here")
     args = parser.parse_args()
 
-    from unimo.pipelines.fit import FitConfig, fit_device
+    from unimo.pipelines.fit import CPU_WINDOWS_A_CALL, FitConfig, fit_device
     from unimo.platform.errors import UnimoError
 
     torch.set_num_threads(1)  # the CPU side is one core, as one preprocessing fit actor
@@ -102,15 +105,16 @@ def main() -> None:
     name = torch.cuda.get_device_name(checked) if checked.type == "cuda" else "1 thread"
     batches = [2, 4] if args.tiny else [int(b) for b in args.batches.split(",")]
     cpu_windows = 4 if args.tiny else args.cpu_windows
+    cpu_batch = 4 if args.tiny else args.cpu_batch or CPU_WINDOWS_A_CALL
     kp, K, truth = windows(max(batches + [cpu_windows]), frames)
 
     cpu_seconds, cpu_pa = 0.0, []
-    for i in range(0, cpu_windows, 4):
-        seconds, result = timed_fit(kp[i : i + 4], K[i : i + 4], cfg, "cpu")
+    for i in range(0, cpu_windows, cpu_batch):
+        seconds, result = timed_fit(kp[i : i + cpu_batch], K[i : i + cpu_batch], cfg, "cpu")
         cpu_seconds += seconds
-        cpu_pa.append(pa_mpjpe_mm(result, truth[i : i + 4]))
+        cpu_pa.append(pa_mpjpe_mm(result, truth[i : i + cpu_batch]))
     cpu_fps = cpu_windows * frames / cpu_seconds
-    rows = [{"device": "cpu (1 thread)", "windows_a_call": 4, "frames_per_s": cpu_fps, "vs_one_core": 1.0,
+    rows = [{"device": "cpu (1 thread)", "windows_a_call": cpu_batch, "frames_per_s": cpu_fps, "vs_one_core": 1.0,
              "pa_mpjpe_mm": float(np.mean(cpu_pa)), "windows_scored": cpu_windows}]
     for batch in batches:
         seconds, result = timed_fit(kp[:batch], K[:batch], cfg, device)

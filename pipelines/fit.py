@@ -50,6 +50,11 @@ from unimo.platform.rotations import (
 )
 from unimo.platform.smpl_skeleton import JOINT, NUM_JOINTS
 
+# windows a fit call: the optimiser's per-step overhead is shared by the windows of a call,
+# so a CPU fits 32 at 1.7x the frames/s of 4 and a GPU wants hundreds (docs/benchmarks.md)
+CPU_WINDOWS_A_CALL = 32
+GPU_WINDOWS_A_CALL = 256
+
 _TORSO = (JOINT["pelvis"], JOINT["neck"])
 # Joints placed by the root alone, whatever the limbs do: the warm-up fits only these.
 _TORSO_JOINTS = [JOINT[n] for n in ("pelvis", "left_hip", "right_hip", "spine1", "spine2", "spine3", "neck",

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from unimo.pipelines import shards
 from unimo.pipelines.decode import Crop, DecodeConfig, decode_resampled, discover, sidecar_label_path, windows
-from unimo.pipelines.fit import FitConfig
+from unimo.pipelines.fit import CPU_WINDOWS_A_CALL, GPU_WINDOWS_A_CALL, FitConfig
 from unimo.pipelines.run_ledger import input_key, prepare_resume, read_ledgers, record_error
 from unimo.platform import storage
 from unimo.platform.config import option
@@ -48,9 +48,9 @@ class PreprocessConfig:
     fit: FitConfig = field(default_factory=FitConfig)
     keypoints: str = option("auto", help="'labels' (sidecar only), 'mediapipe', or 'auto' (labels when present, else mediapipe)")
     min_visible: float = option(0.3, help="a window needs this mean keypoint visibility, else 'no person found'")
-    fit_batch: int = option(32, help="at most this many windows fitted together (one fit actor's batch) on a CPU; "
-                                     "fewer when a run has fewer videos than actors x fit_batch")
-    gpu_fit_batch: int = option(256, help="windows fitted together by a fit actor with a GPU (a cluster with GPUs and "
+    fit_batch: int = option(CPU_WINDOWS_A_CALL, help="at most this many windows fitted together (one fit actor's batch) "
+                                                     "on a CPU; fewer when a run has fewer videos than actors x fit_batch")
+    gpu_fit_batch: int = option(GPU_WINDOWS_A_CALL, help="windows fitted together by a fit actor with a GPU (a cluster with GPUs and "
                                           "fit.device other than cpu: one fit actor a GPU)")
     body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl")
     limit: int = option(0, help="process at most this many inputs (0: all)")
