@@ -19,6 +19,7 @@ never wrote theirs, so a killed run leaves no duplicates behind.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -350,7 +351,7 @@ def run_preprocess(cfg: PreprocessConfig) -> Summary:
             # on a CPU too, many windows a call fit faster (the Adam step's overhead is shared:
             # docs/benchmarks.md), but a small run still spreads over every actor: a video
             # gives at least one window, so this many videos give each actor a full batch
-            batch = cfg.gpu_fit_batch if gpus else min(cfg.fit_batch, max(4, -(-len(todo) // actors)))
+            batch = cfg.gpu_fit_batch if gpus else min(cfg.fit_batch, max(4, math.ceil(len(todo) / actors)))
             ds = ds.map_batches(
                 FitStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging, "progress": counts.handle, "lifter": lifter},
                 batch_size=batch,
