@@ -51,8 +51,10 @@ from unimo.platform.rotations import (
 from unimo.platform.smpl_skeleton import JOINT, NUM_JOINTS
 
 # windows a fit call: the optimiser's per-step overhead is shared by the windows of a call,
-# so a CPU fits 32 at 1.7x the frames/s of 4 and a GPU wants hundreds (docs/benchmarks.md)
+# so on one CPU thread 64 a call fit 2.4-3.9x the frames/s of 4, and a GPU wants hundreds
+# (docs/benchmarks.md); a small run takes fewer a call, but not under the minimum
 CPU_WINDOWS_A_CALL = 32
+MIN_CPU_WINDOWS_A_CALL = 4
 GPU_WINDOWS_A_CALL = 256
 
 _TORSO = (JOINT["pelvis"], JOINT["neck"])

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from unimo.pipelines import shards
 from unimo.pipelines.decode import Crop, DecodeConfig, decode_resampled, discover, sidecar_label_path, windows
-from unimo.pipelines.fit import CPU_WINDOWS_A_CALL, GPU_WINDOWS_A_CALL, FitConfig
+from unimo.pipelines.fit import CPU_WINDOWS_A_CALL, GPU_WINDOWS_A_CALL, MIN_CPU_WINDOWS_A_CALL, FitConfig
 from unimo.pipelines.run_ledger import input_key, prepare_resume, read_ledgers, record_error
 from unimo.platform import storage
 from unimo.platform.config import option
@@ -297,13 +297,15 @@ class Summary:
     inputs_failed: int
     seconds: float
     output: str
+    fit_batch: int = 0  # windows a fit call (0: nothing was fitted)
 
     def __str__(self) -> str:
         rate = self.frames / self.seconds if self.seconds else 0.0
         return "\n".join([
             f"preprocess run {self.run}",
             f"  inputs      {self.inputs_found} found, {self.inputs_skipped} already done, {self.inputs_processed} processed",
-            f"  clips ok    {self.clips_ok} windows, {self.frames} frames ({rate:.1f} frames/s)",
+            f"  clips ok    {self.clips_ok} windows, {self.frames} frames ({rate:.1f} frames/s, "
+            f"up to {self.fit_batch} windows a fit call)",
             f"  failed      {self.inputs_failed} errors (see errors/*.parquet)",
             f"  output      {self.output}",
             f"  took        {self.seconds:.1f} s",
@@ -326,6 +328,7 @@ def run_preprocess(cfg: PreprocessConfig) -> Summary:
     run = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     staging = storage.join(output, shards.STAGING, run)
     ledger = {"clips": 0, "frames": 0, "errors": 0}
+    batch = 0
     if todo:
         ray_session.connect()
         lifter = None
@@ -350,8 +353,8 @@ def run_preprocess(cfg: PreprocessConfig) -> Summary:
             actors = gpus or cpus
             # on a CPU too, many windows a call fit faster (the Adam step's overhead is shared:
             # docs/benchmarks.md), but a small run still spreads over every actor: a video
-            # gives at least one window, so this many videos give each actor a full batch
-            batch = cfg.gpu_fit_batch if gpus else min(cfg.fit_batch, max(4, math.ceil(len(todo) / actors)))
+            # usually gives one window or more, so this many videos give each actor a full batch
+            batch = cfg.gpu_fit_batch if gpus else min(cfg.fit_batch, max(MIN_CPU_WINDOWS_A_CALL, math.ceil(len(todo) / actors)))
             ds = ds.map_batches(
                 FitStage, fn_constructor_kwargs={"cfg": cfg, "staging": staging, "progress": counts.handle, "lifter": lifter},
                 batch_size=batch,
@@ -365,4 +368,4 @@ def run_preprocess(cfg: PreprocessConfig) -> Summary:
     skipped = sum(input_key(r) in done for r in found)
     return Summary(run=run, inputs_found=len(found), inputs_skipped=skipped,
                    inputs_processed=len(todo), clips_ok=ledger["clips"], frames=ledger["frames"],
-                   inputs_failed=ledger["errors"], seconds=time.perf_counter() - start, output=output)
+                   inputs_failed=ledger["errors"], seconds=time.perf_counter() - start, output=output, fit_batch=batch)

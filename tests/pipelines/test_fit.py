@@ -138,15 +138,19 @@ def test_windows_fitted_together_fit_as_they_do_apart(kin, registry):
     motion = load_deepmimic(walk, kin).resample(30.0)
     views = [seen_by(kin, motion.window(0, 16).poses, yaw=0.6), seen_by(kin, motion.window(8, 16).poses, yaw=-1.2, depth=4.5)]
     kp, K = np.stack([v[1] for v in views]), np.stack([v[2] for v in views])
+    # windows unlike each other in what batch-wide statistics would mix: noise (the data
+    # weight) in one, hidden joints (the visibility normalisation) in the other
+    kp[0] += np.random.default_rng(0).normal(0, 3.0, kp[0].shape).astype(np.float32)
     vis = np.ones(kp.shape[:3], np.float32)
-    cfg = FitConfig(iterations=60)
-    together = fit_windows(kp, vis, K, kin, cfg)
-    for i in range(2):
-        apart = fit_windows(kp[i : i + 1], vis[i : i + 1], K[i : i + 1], kin, cfg)
-        joints = [kin(torch.from_numpy(r.poses[j]), torch.from_numpy(r.betas[j]), torch.from_numpy(r.trans[j]))
-                  for r, j in ((together, i), (apart, 0))]
-        assert float((joints[0] - joints[1]).norm(dim=-1).max()) < 1e-3  # 1 mm
-        assert float(np.abs(together.residual_px[i] - apart.residual_px[0]).max()) < 0.01
+    vis[1, 4:12, [7, 10, 20, 22]] = 0.0
+    for cfg in (FitConfig(iterations=60), FitConfig(init="search", iterations=16)):  # search keeps the best per window
+        together = fit_windows(kp, vis, K, kin, cfg)
+        for i in range(2):
+            apart = fit_windows(kp[i : i + 1], vis[i : i + 1], K[i : i + 1], kin, cfg)
+            joints = [kin(torch.from_numpy(r.poses[j]), torch.from_numpy(r.betas[j]), torch.from_numpy(r.trans[j]))
+                      for r, j in ((together, i), (apart, 0))]
+            assert float((joints[0] - joints[1]).norm(dim=-1).max()) < 1e-3, (cfg.init, i)  # 1 mm
+            assert float(np.abs(together.residual_px[i] - apart.residual_px[0]).max()) < 0.01
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
