@@ -17,7 +17,7 @@
    is elementwise; tests/pipelines/test_fit.py), so only the speed is compared.
 
     .venv/bin/python benchmarks/bench_preprocess.py
-    .venv/bin/python benchmarks/bench_preprocess.py --clips 64 --fit-batches 4,64,16,4,64
+    .venv/bin/python benchmarks/bench_preprocess.py --clips 64 --fit-batches 4,32,4,32
 """
 
 from __future__ import annotations

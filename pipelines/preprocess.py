@@ -51,8 +51,8 @@ class PreprocessConfig:
     min_visible: float = option(0.3, help="a window needs this mean keypoint visibility, else 'no person found'")
     fit_batch: int = option(CPU_WINDOWS_A_CALL, help="at most this many windows fitted together (one fit actor's batch) "
                                                      "on a CPU; fewer when a run has fewer videos than actors x fit_batch")
-    gpu_fit_batch: int = option(GPU_WINDOWS_A_CALL, help="windows fitted together by a fit actor with a GPU (a cluster with GPUs and "
-                                          "fit.device other than cpu: one fit actor a GPU)")
+    gpu_fit_batch: int = option(GPU_WINDOWS_A_CALL, help="windows fitted together by a fit actor with a GPU (a cluster "
+                                                         "with GPUs and fit.device other than cpu: one fit actor a GPU)")
     body_model: str = option("standin", help="'standin' or a path to SMPL_NEUTRAL.pkl")
     limit: int = option(0, help="process at most this many inputs (0: all)")
 
@@ -304,8 +304,8 @@ class Summary:
         return "\n".join([
             f"preprocess run {self.run}",
             f"  inputs      {self.inputs_found} found, {self.inputs_skipped} already done, {self.inputs_processed} processed",
-            f"  clips ok    {self.clips_ok} windows, {self.frames} frames ({rate:.1f} frames/s, "
-            f"up to {self.fit_batch} windows a fit call)",
+            f"  clips ok    {self.clips_ok} windows, {self.frames} frames ({rate:.1f} frames/s"
+            + (f", up to {self.fit_batch} windows a fit call)" if self.fit_batch else ")"),
             f"  failed      {self.inputs_failed} errors (see errors/*.parquet)",
             f"  output      {self.output}",
             f"  took        {self.seconds:.1f} s",
