@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -85,6 +86,25 @@ def run_job_without(modules: list[str], script: str, *args: str, env: dict | Non
             f"runpy.run_path({path!r}, run_name='__main__')\n")
     return subprocess.run([PYTHON, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
+
+
+def wait_for_checkpoint(snapshot: Path, proc: subprocess.Popen, timeout: float = 300) -> int:
+    """Wait until Ray Train's checkpoint snapshot (`checkpoint_manager_snapshot.json`,
+    written once a checkpoint is safely stored) names one; return its step.
+
+    Ray rewrites that file in place, so a read can catch it half-written: such a
+    read counts as "not yet" rather than failing the test.
+    """
+    deadline = time.time() + timeout
+    while True:
+        try:
+            latest = json.loads(snapshot.read_text()).get("latest_checkpoint_result")
+        except (FileNotFoundError, json.JSONDecodeError):
+            latest = None
+        if latest is not None:
+            return latest["metrics"]["step"]
+        assert proc.poll() is None and time.time() < deadline, "no checkpoint before the run ended"
+        time.sleep(0.2)
 
 
 def metric_history(home, run_name: str, key: str) -> list[list]:

@@ -51,6 +51,23 @@ def run(stage_name: str, stage_config: Any, trainer: TrainerConfig, train, val, 
     return RunResult(_url(root, result.checkpoint.path), result.checkpoint.as_directory, result.metrics or {})
 
 
+def refuse_a_half_written_snapshot(trainer: TrainerConfig) -> None:
+    """Ray rewrites its checkpoint snapshot in place, so a run killed mid-write leaves one
+    that Ray would fail on, deep in its own stack. Say which file, and what to do, instead."""
+    from unimo.models.training.checkpoint import CheckpointError
+    from unimo.platform import storage
+    from unimo.platform.home import home_path
+
+    root = storage.resolve(trainer.storage or home_path("checkpoints"))
+    path = storage.join(root, trainer.run_name, "checkpoint_manager_snapshot.json")
+    if storage.exists(path):
+        try:
+            storage.read_json(path)
+        except storage.StorageError:
+            raise CheckpointError(f"checkpoint snapshot '{path}' is half-written (the run was killed while Ray saved it): "
+                                  "delete it to restart the run from step 0, or pick a new trainer.run_name") from None
+
+
 def _url(root: str, path: str) -> str:
     """A checkpoint's path as Ray gives it, within its filesystem (`bucket/key` on S3), as
     the storage URL it is: the scheme of the storage root put back."""

@@ -77,8 +77,10 @@ def train_stage(cfg, parent_run_id: str | None = None, callbacks: list | None = 
 
         data_urls(cfg.data, KINDS)  # a wrong path fails here, in one line, before Ray starts
     if use_ray:
+        from unimo.models.training.ray_runner import refuse_a_half_written_snapshot
         from unimo.platform import ray_session
 
+        refuse_a_half_written_snapshot(cfg.trainer)
         ray_session.connect()
     data = plugin.prepare(cfg, use_ray)
     checkpoint_config = {"stage": cfg.stage, "stage_config": config_lib.to_dict(data.stage_config),

@@ -12,7 +12,7 @@ import mlflow
 import numpy as np
 import pytest
 import torch
-from support import PYTHON, REPO, kill_process_tree, metric_history, run_job
+from support import PYTHON, REPO, kill_process_tree, metric_history, run_job, wait_for_checkpoint
 
 from unimo.models.motion_tokenizer.api import MotionTokenizerInference
 from unimo.models.training.checkpoint import CheckpointError
@@ -71,10 +71,7 @@ def test_a_killed_run_resumes_from_its_checkpoint(corpus, tmp_path):
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     # Ray Train records a checkpoint in this snapshot once it is safely stored
     snapshot = home / "checkpoints" / "killme" / "checkpoint_manager_snapshot.json"
-    deadline = time.time() + 300
-    while not snapshot.exists() or json.loads(snapshot.read_text()).get("latest_checkpoint_result") is None:
-        assert proc.poll() is None and time.time() < deadline, "no checkpoint before the run ended"
-        time.sleep(0.2)
+    wait_for_checkpoint(snapshot, proc)
     kill_process_tree(proc.pid)  # the driver and the Ray it started, mid-run
     proc.wait()
     checkpoint_step = json.loads(snapshot.read_text())["latest_checkpoint_result"]["metrics"]["step"]
@@ -87,6 +84,18 @@ def test_a_killed_run_resumes_from_its_checkpoint(corpus, tmp_path):
     second = metric_history(home, "killme", "train/loss")[-1]
     # the step counter continues from the checkpoint, not from zero
     assert checkpoint_step < second[0].step <= checkpoint_step + 2 and second[-1].step == 60
+
+
+def test_a_snapshot_half_written_when_the_run_was_killed_is_a_one_line_error(corpus, tmp_path):
+    home = tmp_path / "home"
+    snapshot = home / "checkpoints" / "cut" / "checkpoint_manager_snapshot.json"
+    snapshot.parent.mkdir(parents=True)
+    snapshot.write_text('{"checkpoint_results": [{"checkpoint": {"path": "')  # Ray rewrites it in place: a kill can cut it
+    out = run_job("train.py", "--stage", "motion_tokenizer", f"--data={corpus}", *TINY, "trainer.runner=ray",
+                  "trainer.steps=2", "trainer.run_name=cut", env={"UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""})
+    assert out.returncode == 1
+    assert out.stderr.strip() == (f"jobs/train.py: error: checkpoint snapshot '{snapshot}' is half-written (the run was killed "
+                                  "while Ray saved it): delete it to restart the run from step 0, or pick a new trainer.run_name")
 
 
 def test_wrong_data_path_and_missing_checkpoint_are_one_line_errors(tmp_path):

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import PYTHON, REPO, metric_history, run_job, run_job_without
+from support import PYTHON, REPO, metric_history, run_job, run_job_without, wait_for_checkpoint
 
 from unimo.pipelines.corpus import CorpusConfig, build_corpus
 
@@ -96,10 +96,7 @@ def test_a_killed_ray_worker_is_replaced_and_training_continues_from_the_checkpo
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     snapshot = home / "checkpoints" / "failover" / "checkpoint_manager_snapshot.json"
     deadline = time.time() + 300
-    while not snapshot.exists() or json.loads(snapshot.read_text()).get("latest_checkpoint_result") is None:
-        assert proc.poll() is None and time.time() < deadline, "no checkpoint before the run ended"
-        time.sleep(0.2)
-    checkpoint_step = json.loads(snapshot.read_text())["latest_checkpoint_result"]["metrics"]["step"]
+    checkpoint_step = wait_for_checkpoint(snapshot, proc)
     while max((m.step for m in (metric_history(home, "failover", "train/loss") or [[]])[0]), default=0) < checkpoint_step + 2:
         assert proc.poll() is None and time.time() < deadline, "the run ended before the kill"
         time.sleep(0.2)  # steps past the checkpoint are logged: a resumed worker must log them again
