@@ -27,10 +27,9 @@ def run(stage_name: str, stage_config: Any, trainer: TrainerConfig, train, val, 
     from ray.train import DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from unimo.platform import ray_session, storage
-    from unimo.platform.home import home_path
+    from unimo.platform import ray_session
 
-    root = storage.resolve(trainer.storage or home_path("checkpoints"))
+    root = _checkpoint_root(trainer)
     resources = ray_session.worker_resources(trainer.num_workers, use_gpu=trainer.use_gpu,
                                              cpus_per_worker=trainer.cpus_per_worker or None)
     trainer_dict = asdict(trainer)
@@ -51,15 +50,24 @@ def run(stage_name: str, stage_config: Any, trainer: TrainerConfig, train, val, 
     return RunResult(_url(root, result.checkpoint.path), result.checkpoint.as_directory, result.metrics or {})
 
 
+_RAY_SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's record of a run's checkpoints
+
+
+def _checkpoint_root(trainer: TrainerConfig) -> str:
+    """Where Ray Train keeps the runs' checkpoints: trainer.storage, or UNIMO_HOME's."""
+    from unimo.platform import storage
+    from unimo.platform.home import home_path
+
+    return storage.resolve(trainer.storage or home_path("checkpoints"))
+
+
 def refuse_a_half_written_snapshot(trainer: TrainerConfig) -> None:
     """Ray rewrites its checkpoint snapshot in place, so a run killed mid-write leaves one
     that Ray would fail on, deep in its own stack. Say which file, and what to do, instead."""
     from unimo.models.training.checkpoint import CheckpointError
     from unimo.platform import storage
-    from unimo.platform.home import home_path
 
-    root = storage.resolve(trainer.storage or home_path("checkpoints"))
-    path = storage.join(root, trainer.run_name, "checkpoint_manager_snapshot.json")
+    path = storage.join(_checkpoint_root(trainer), trainer.run_name, _RAY_SNAPSHOT)
     if storage.exists(path):
         try:
             storage.read_json(path)
