@@ -160,8 +160,11 @@ def write_token_shards(root, sources: int = 32, windows: int = 2, latent: int = 
     return root
 
 
-def wait_for_http(url: str, proc: subprocess.Popen, log: Path, headers: dict | None = None, timeout: float = 120) -> None:
-    """Until `url` answers 200 (a server that is still starting refuses or answers 5xx)."""
+def wait_for_http(url: str, proc: subprocess.Popen, log: Path, headers: dict | None = None, timeout: float = 120,
+                  body: str | None = None) -> None:
+    """Until `url` answers 200 (a server that is still starting refuses or answers 5xx), with
+    `body` when given: another server on the same port (a port taken between `free_port` and
+    the server's bind) answers too, and the assertion then names the port's real owner."""
     import urllib.error
     import urllib.request
 
@@ -170,6 +173,10 @@ def wait_for_http(url: str, proc: subprocess.Popen, log: Path, headers: dict | N
         try:
             with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as r:
                 if r.status == 200:
+                    answer = r.read().decode(errors="replace")
+                    assert body is None or answer.strip() == body, (
+                        f"{url} is answered by another server (the port was taken before {proc.args[:3]} bound it): "
+                        f"{answer[:200]!r}\n{log.read_text()[-2000:]}")
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
@@ -203,5 +210,5 @@ def mlflow_server(folder: Path, artifacts: str, env: dict | None = None, timeout
             "--backend-store-uri", f"sqlite:///{folder}/mlflow.db", "--artifacts-destination", artifacts]
     url = f"http://127.0.0.1:{port}"
     with background(args, log, env) as proc:
-        wait_for_http(f"{url}/health", proc, log, timeout=timeout)
+        wait_for_http(f"{url}/health", proc, log, timeout=timeout, body="OK")
         yield url

@@ -78,13 +78,15 @@ def test_ray_job_submit_trains_on_a_token_auth_cluster_and_logs_to_the_tracking_
 
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, ray_tmp, ignore_errors=True)
+        # MLflow first: once it holds its port, none of the ports Ray picks at random can be it
+        # (CI once found Ray's metrics exporter answering on the port chosen for MLflow)
+        tracking_uri = stack.enter_context(mlflow_server(tmp_path, tmp_path / "mlartifacts"))
         head = stack.enter_context(background(
             [BIN / "ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
              "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--dashboard-agent-listen-port={free_port()}",
              f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
              f"--ray-client-server-port={free_port()}", "--num-cpus=2", f"--temp-dir={ray_tmp}", "--disable-usage-stats"],
             tmp_path / "ray_start.log", env))
-        tracking_uri = stack.enter_context(mlflow_server(tmp_path, tmp_path / "mlartifacts"))  # while Ray starts
         modules, wd = _wheel_modules(tmp_path), _working_dir(tmp_path)
         wait_for_http(f"{dashboard_url}/api/version", head, tmp_path / "ray_start.log", headers=auth)
 
