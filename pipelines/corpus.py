@@ -269,3 +269,26 @@ def run_tracked(cfg: CorpusConfig, out: str):
     first = manifest.clip_ids[0]
     tracking.log_bytes(storage.read_bytes(corpus_format.video_path(out, first)), f"samples/{first}.mp4")
     return manifest, results
+
+
+def held_out_corpus(clips: int, frames: int, seed: int, size: int = 128, source: str = "procedural",
+                    body_model: str = "standin") -> str:
+    """A corpus of held-out clips under UNIMO_HOME/datasets, rendered once and reused:
+    procedural motion with the evaluation's seed (no training corpus uses it), or a real
+    source's held-out files; a user's own motion files are refused if any prior learned from
+    them (`pose_prior.refuse_seen`)."""
+    import hashlib
+
+    from unimo.platform.home import home_path
+
+    cfg = CorpusConfig(clips=clips, frames=frames, seed=seed, size=size, body_model=body_model, source=source, split="held_out")
+    kind, path = cfg.source_kind()
+    if path:
+        from unimo.pipelines.pose_prior import refuse_seen
+
+        refuse_seen(motion_files(cfg))
+    name = kind if kind == "procedural" or kind in REGISTRY_SOURCES else f"{kind}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
+    prefix = "heldout" if kind == "procedural" else f"heldout_{name}"
+    out = home_path("datasets", f"{prefix}_seed{seed}_{clips}x{frames}" + (f"_{size}px" if size != 128 else ""))
+    build_corpus(cfg, out, progress=False)
+    return out

@@ -124,3 +124,48 @@ def evaluate_fit_on_video(video: str, output: str, preprocess_overrides: list[st
         "image_size": int(rows[0]["width"]), "overlay": np.concatenate([frames[k], drawn], axis=1),
         "overlay_window": f"{best['clip_id']} frame {k}",
     }
+
+
+# (PA-MPJPE limit, MPJPE limit or None, in mm) by keypoint noise in px; real motion has its own
+TARGETS = {"procedural": {0.0: (25.0, 50.0), 2.0: (35.0, None)},
+           "real": {0.0: (35.0, 60.0), 2.0: (45.0, None)}}
+
+
+def _target(kind: str, noise_px: float, r: dict) -> tuple[str, str]:
+    """The target's text and whether `r` meets it ('-' where none is set)."""
+    if noise_px not in TARGETS[kind]:
+        return "-", "-"
+    pa_max, mpjpe_max = TARGETS[kind][noise_px]
+    text = f"PA-MPJPE <= {pa_max:g} mm" + (f", MPJPE <= {mpjpe_max:g} mm" if mpjpe_max else "")
+    met = r["pa_mpjpe_mm"] <= pa_max and (mpjpe_max is None or r["mpjpe_mm"] <= mpjpe_max)
+    return text, "yes" if met else "no"
+
+
+def report(corpora: list[tuple[str, str, str]], noise_px: list[float], seed: int, cfg: FitConfig,
+           body_model: str) -> tuple[str, dict[str, float]]:
+    """What `jobs/evaluate.py --stage fit` prints: a markdown table of the fit on each
+    `(row label, metric key, corpus)` at each keypoint noise, with its target (procedural
+    motion's for the keys 'procedural' and 'corpus', real motion's for the others), and the
+    figures as metrics (`<key>/noise<px>/<name>`)."""
+    rows = ["| motion | 2D keypoints | windows | MPJPE (mm) | PA-MPJPE (mm) | 2D residual (px) | converged | fit frames/s a core | "
+            "target | met |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    metrics = {}
+    for label, key, corpus in corpora:
+        ids = corpus_format.CorpusManifest.read(corpus).clip_ids
+        for noise in noise_px:
+            r = evaluate_fit(corpus, ids, noise, seed, cfg, body_model)
+            metrics.update({f"{key}/noise{noise:g}/{k}": v for k, v in r.items() if isinstance(v, float)})
+            text, met = _target("procedural" if key in ("procedural", "corpus") else "real", noise, r)
+            rows.append(f"| {label} | ground truth + {noise:g} px noise | {r['windows']} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | "
+                        f"{r['residual_px']:.2f} | {r['converged']:.0%} | {r['frames_per_s_core']:.0f} | {text} | {met} |")
+    return "\n".join(rows), metrics
+
+
+def video_table(video: str, r: dict) -> str:
+    """What `jobs/evaluate.py --stage fit_video` prints, from `evaluate_fit_on_video`'s result."""
+    return (f"fit on a real video: {video} ({r['windows']} windows, {r['frames']} frames at {r['fps']:g} fps, "
+            f"{r['image_size']} px, MediaPipe keypoints)\n\n"
+            "| 2D residual (px) | 3D joint jitter (m/s^3) | fit's 2D jitter (px/s^3) | detector keypoints' jitter (px/s^3) | overlay |\n"
+            "| --- | --- | --- | --- | --- |\n"
+            f"| {r['residual_px']:.2f} | {r['jitter_m_s3']:.1f} | {r['fit_2d_jitter_px_s3']:.0f} | {r['keypoint_jitter_px_s3']:.0f} | "
+            f"{r['overlay_window']} |")

@@ -127,3 +127,32 @@ def ablation_table(runs: list[dict], seeds: int = 1) -> str:
         missing = "" if len(seen) == seeds else f" ({len(seen)} of {seeds} seeds)"
         rows.append(f"| {variant}{missing} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def report(tokenizer: MotionTokenizerInference, name: str, window: int) -> tuple[str, dict[str, float]]:
+    """What `jobs/evaluate.py --stage motion_tokenizer` prints: a markdown table of the
+    tokenizer (`name`: where it was loaded from) on the held-out procedural and real motion
+    (and the seen windows, for reference), how far the held-out mocap lies from the training
+    mocap, and the figures as metrics (`<set>/<metric>`)."""
+    from unimo.platform import body_model
+
+    kin = body_model.load_kinematics(tokenizer.body_model)
+    rows = ["| held-out motion | windows | MPJPE (mm) | PA-MPJPE (mm) | PVE (mm) | accel err (m/s^2) | codebook usage | perplexity |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    metrics = {}
+    sets = held_out_sets(window, kin, seen_reference=True)
+    for key, (label, data) in sets.items():
+        r = evaluate(tokenizer, data)
+        metrics.update({f"{key}/{k}": v for k, v in r.items()})
+        rows.append(f"| {label} | {r['windows']} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | {r['pve_mm']:.1f} | "
+                    f"{r['accel_err']:.2f} | {r['codebook_usage']:.0%} | {r['perplexity']:.0f} |")
+    m = tokenizer.config
+    header = (f"motion tokenizer {name}: codebook {m.codebook_size}, stride {m.temporal_stride}, s={m.expansion}, "
+              f"experts {m.experts}; {window}-frame windows at 30 fps")
+    # how far the held-out mocap is from every training mocap pose (cut from the whole files)
+    training_mocap = mocap_windows(window, 200, kin, split="train")
+    nearest = {key: nearest_pose_mm(sets[key][1], training_mocap, kin) for key in ("mocap", "mocap_seen")}
+    metrics.update({f"{key}/nearest_training_pose_mm": v for key, v in nearest.items()})
+    note = (f"Nearest training pose: the held-out mocap's frames are {nearest['mocap']:.1f} mm (MPJPE, root-relative, facing +z) "
+            f"from the closest frame of the training mocap files; the seen windows' are {nearest['mocap_seen']:.1f} mm.")
+    return header + "\n\n" + "\n".join(rows) + "\n\n" + note, metrics

@@ -177,3 +177,109 @@ def decode_motion(motion_tokenizer, codes: torch.Tensor, frames: int) -> list[di
     pad = motion_tokenizer.config.temporal_stride - 1  # frame 0 was padded like the video's
     poses, trans, betas = motion_tokenizer.decode(MotionTokens(codes.flatten(1), frames=frames, front_pad=pad))
     return [{"poses": p.numpy(), "trans": t.numpy(), "betas": b.numpy()} for p, t, b in zip(poses, trans, betas)]
+
+
+def report(model, name: str, tokens: str = "", baseline: str = "", sampling=None) -> tuple[str, dict[str, float]]:
+    """What `jobs/evaluate.py --stage unimo` prints, and its figures as metrics.
+
+    `model`: a `UniMoInference` (`name`: where it was loaded from). Every task's perplexity
+    and accuracy against a unigram of the training clips, on the held-out token shards
+    `tokens` (default: the validation split of the shards it trained on); where those
+    shards' windows have corpus labels, V2M's motion against them (beside the true tokens,
+    one code everywhere, and the direct-regression `baseline` when given), and I2VM and M2V
+    sampled with `sampling` (a `SamplingConfig`)."""
+    from unimo.models.unimo.data import load_split
+    from unimo.pipelines.token_loader import load_tokens
+
+    _, train, val = load_split(model.train_data, model.cfg.val_fraction)
+    if tokens:
+        model.check_tokens(tokens)
+        _, held_out = load_tokens(tokens, side_info=False)
+        where = f"held-out token shards {tokens}"
+    else:
+        held_out, where = val, f"the validation split of {model.train_data}"
+    results = evaluate(model, held_out, train)
+    metrics = {f"{task}/{k}": v for task, r in results.items() for k, v in r.items()}
+    rows = ["| task | generated tokens | perplexity | next-token accuracy | unigram perplexity | unigram / model |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for task, r in results.items():
+        rows.append(f"| {task.upper()} | {r['tokens']:.0f} | {r['perplexity']:.2f} | {r['accuracy']:.1%} | "
+                    f"{r['unigram_perplexity']:.2f} | {r['factor']:.2f}x |")
+    rows += ["", f"V2M perplexity with another clip's video before each clip's motion: {results['v2m']['perplexity_other_video']:.2f} "
+                 f"(with its own: {results['v2m']['perplexity']:.2f}; no higher means V2M does not read the video)"]
+    motion_rows = []
+    if tokens:
+        windows, truth = v2m_motion_windows(tokens)
+        if truth:
+            motion_rows, motion_metrics = _motion_tables(model, windows, truth, train, baseline, sampling)
+            metrics.update(motion_metrics)
+    m, t = model.model.cfg, model.tokens
+    header = (f"UniMo {name}: {m.n_layer} layers x {m.n_embd} wide, {m.n_head} heads, embeddings {m.embeddings}, "
+              f"V2M {model.cfg.v2m_layout}, {model.model.num_params() / 1e6:.2f} M parameters; {len(held_out['video_tokens'])} clips "
+              f"of {t.latent_frames} latent frames x {t.grid[0]}x{t.grid[1]} video + {t.motion_per_latent} motion tokens, from {where}; "
+              f"unigram counted on {len(train['video_tokens'])} training clips")
+    return header + "\n\n" + "\n".join(rows) + ("\n\n" + "\n".join(motion_rows) if motion_rows else ""), metrics
+
+
+def _motion_tables(model, tokens: dict[str, np.ndarray], truth: list[dict], train: dict[str, np.ndarray], baseline: str,
+                   sampling) -> tuple[list[str], dict[str, float]]:
+    """V2M's motion against the labels of the held-out windows, then I2VM and M2V."""
+    from unimo.models.motion_tokenizer.api import MotionTokenizerInference
+    from unimo.models.video_tokenizer.api import VideoTokenizerInference
+    from unimo.platform import body_model
+
+    tok = MotionTokenizerInference.load(model.tokens.motion_tokenizer)
+    kinematics, fps = body_model.load_kinematics(tok.body_model), model.tokens.fps or 30.0
+    common = int(np.bincount(train["motion_tokens"].ravel()).argmax())  # the most frequent training code
+    video_tokenizer = VideoTokenizerInference.load(model.tokens.video_tokenizer)
+    frames = window_frames(tokens["source"], tokens["start_frame"], model.tokens.frames,
+                           model.tokens.grid[0] * video_tokenizer.spatial_factor)
+    others, baseline_reads = {}, ""
+    if baseline:
+        from unimo.models.v2m_baseline.api import RegressorInference
+
+        regressor = RegressorInference.load(baseline)
+        others["baseline"], baseline_reads = regressor.predict(frames, video_tokens=tokens["video_tokens"]), regressor.reads
+    motion = v2m_motion(model, tok, tokens, truth, kinematics, fps, constant_code=common,
+                        smpl=body_model.load_smpl(tok.body_model), others=others)
+    metrics = {f"v2m_motion/{name.replace(' ', '_')}/{k}": v for name, r in motion.items() for k, v in r.items()}
+    rows = [f"V2M motion against the corpus labels ({len(truth)} windows; root-relative joints, each frame "
+            "turned to face +z):", "",
+            "| motion from | MPJPE (mm) | PA-MPJPE (mm) | PVE (mm) | accel err (m/s^2) |", "| --- | --- | --- | --- | --- |"]
+    for name, r in motion.items():
+        label = {"v2m": "V2M tokens (greedy)", "true tokens": "the true tokens (the motion tokenizer's ceiling)",
+                 "constant": f"code {common} everywhere (the most frequent: one pose, a floor)",
+                 "baseline": f"direct-regression baseline ({baseline}), from {baseline_reads}"}[name]
+        rows.append(f"| {label} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | {r['pve_mm']:.1f} | {r['accel_err']:.2f} |")
+    generation, generation_metrics = _generation_table(model, video_tokenizer, tok, tokens, truth, frames, kinematics, fps, sampling,
+                                                       motion["v2m"])
+    return rows + ["", generation], {**metrics, **generation_metrics}
+
+
+def _generation_table(model, video_tokenizer, motion_tokenizer, tokens, truth, frames, kinematics, fps: float, sampling,
+                      v2m: dict[str, float]) -> tuple[str, dict[str, float]]:
+    """I2VM and M2V on the held-out clips with labels (`unimo.models.unimo.consistency`),
+    M2V beside `v2m` (V2M's errors on the clips' real video)."""
+    from unimo.models.unimo.consistency import evaluate_generation
+
+    r = evaluate_generation(model, video_tokenizer, motion_tokenizer, tokens, truth, frames, kinematics, fps, sampling)
+    metrics = {f"{group}/{k}": v for group, values in r.items() for k, v in values.items()}
+    i, m, ref = r["i2vm"], r["m2v"], r["references"]
+    s = sampling
+    return "\n".join([
+        f"I2VM from each clip's first frame and M2V from its true motion ({i['clips']} clips; sampling temperature {s.temperature:g}, "
+        f"top-k {s.top_k}, top-p {s.top_p:g}, guidance {s.guidance:g}, seed {s.seed}; V2M greedy):", "",
+        "| I2VM | value | reference |", "| --- | --- | --- |",
+        f"| PSNR of the generated frames (dB) | {i['psnr']:.2f} | tokenizer's reconstruction {ref['psnr_tokenizer']:.2f}; "
+        f"first frame held still {ref['psnr_still_image']:.2f} |",
+        f"| sync: PA-MPJPE, generated motion vs V2M on the generated video (mm) | {i['sync_pa_mpjpe_mm']:.1f} | "
+        f"against another clip's video {ref['sync_mismatched_pa_mpjpe_mm']:.1f} |",
+        f"| sync: MPJPE (mm) | {i['sync_mpjpe_mm']:.1f} | against another clip's video {ref['sync_mismatched_mpjpe_mm']:.1f} |",
+        f"| foot skating (share of frames) | {i['foot_skating']:.3f} | true motion {ref['truth_foot_skating']:.3f} |",
+        f"| jitter (m/s^3) | {i['jitter_m_s3']:.1f} | true motion {ref['truth_jitter_m_s3']:.1f} |",
+        f"| joint-limit violations (share of joint rotations) | {i['joint_limit_violations']:.4f} | "
+        f"true motion {ref['truth_joint_limit_violations']:.4f} |", "",
+        "| M2V: V2M on the generated video against the input motion | MPJPE (mm) | PA-MPJPE (mm) |", "| --- | --- | --- |",
+        f"| generated video | {m['mpjpe_mm']:.1f} | {m['pa_mpjpe_mm']:.1f} |",
+        f"| the clip's real video (reference) | {v2m['mpjpe_mm']:.1f} | {v2m['pa_mpjpe_mm']:.1f} |",
+    ]), metrics
