@@ -117,7 +117,7 @@ def evaluate_video_tokenizer(cfg: EvalConfig) -> tuple[str, dict[str, float]]:
 
     needs_checkpoint(cfg, "a folder, state.pt, runs:/<run id> or cosmos:PATH")
     tokenizer = VideoTokenizerInference.load(cfg.checkpoint)  # before minutes of rendering
-    return report(tokenizer, held_out_corpus(cfg, size=max(cfg.size, 64)), cfg.clip_frames, cfg.size)
+    return report(tokenizer, cfg.checkpoint, held_out_corpus(cfg, size=max(cfg.size, 64)), cfg.clip_frames, cfg.size)
 
 
 def evaluate_unimo(cfg: EvalConfig) -> tuple[str, dict[str, float]]:

@@ -131,7 +131,7 @@ TARGETS = {"procedural": {0.0: (25.0, 50.0), 2.0: (35.0, None)},
            "real": {0.0: (35.0, 60.0), 2.0: (45.0, None)}}
 
 
-def _target(kind: str, noise_px: float, r: dict) -> tuple[str, str]:
+def target_met(kind: str, noise_px: float, r: dict) -> tuple[str, str]:
     """The target's text and whether `r` meets it ('-' where none is set)."""
     if noise_px not in TARGETS[kind]:
         return "-", "-"
@@ -155,7 +155,7 @@ def report(corpora: list[tuple[str, str, str]], noise_px: list[float], seed: int
         for noise in noise_px:
             r = evaluate_fit(corpus, ids, noise, seed, cfg, body_model)
             metrics.update({f"{key}/noise{noise:g}/{k}": v for k, v in r.items() if isinstance(v, float)})
-            text, met = _target("procedural" if key in ("procedural", "corpus") else "real", noise, r)
+            text, met = target_met("procedural" if key in ("procedural", "corpus") else "real", noise, r)
             rows.append(f"| {label} | ground truth + {noise:g} px noise | {r['windows']} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | "
                         f"{r['residual_px']:.2f} | {r['converged']:.0%} | {r['frames_per_s_core']:.0f} | {text} | {met} |")
     return "\n".join(rows), metrics

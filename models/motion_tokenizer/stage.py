@@ -196,6 +196,28 @@ class MotionTokenizerPlugin:
     name = "motion_tokenizer"
     config_cls = MotionTokenizerStageConfig
     selection_metric = ("val/mpjpe_mm", "min")  # what a sweep selects on
+    # what `jobs/sweep.py` compares by default: expert decoders, the expansion s, codebook size
+    ablation = [{}, {"motion_tokenizer.model.experts": 1}, {"motion_tokenizer.model.expansion": 1},
+                {"motion_tokenizer.model.expansion": 4}, {"motion_tokenizer.model.codebook_size": 256},
+                {"motion_tokenizer.model.codebook_size": 1024}]
+
+    def held_out_metrics(self, checkpoint: str, window: int) -> dict[str, float]:
+        """A sweep trial's checkpoint on the held-out procedural and real motion sets."""
+        from unimo.models.motion_tokenizer import evaluation as ev
+        from unimo.models.motion_tokenizer.api import MotionTokenizerInference
+        from unimo.platform import body_model
+
+        tok = MotionTokenizerInference.load(checkpoint)
+        kin = body_model.load_kinematics(tok.body_model)
+        out = {}
+        for label, (_, rows) in ev.held_out_sets(window, kin).items():
+            out.update({f"{label}/{k}": v for k, v in ev.evaluate(tok, rows).items()})
+        return out
+
+    def held_out_table(self, finished: list[dict], seeds: int) -> str:
+        from unimo.models.motion_tokenizer.evaluation import ablation_table
+
+        return "Held-out motion (finished trials):\n\n" + ablation_table(finished, seeds)
 
     def debug_overrides(self, cfg):
         """A tiny model, short windows and a few steps: the smoke path tests and CI run."""

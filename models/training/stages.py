@@ -10,7 +10,11 @@ which supplies everything the shared session and loop do not own:
 - `make_stage(stage_config)`: the worker-side `Stage` (model, loss, validation metrics);
 - `sample_artifacts(checkpoint_file, example)`: files for the MLflow run (a sample video);
 - `selection_metric`: the validation metric and its direction (`("val/psnr", "max")`) that
-  sweeps stop trials early on and pick their champion by.
+  sweeps stop trials early on and pick their champion by;
+- optionally, for sweeps (`unimo.models.training.sweep`): `ablation`, the override sets a
+  sweep compares when given none; `held_out_metrics(checkpoint, window)` and
+  `held_out_table(finished, seeds)`, a finished trial scored on held-out data and the table
+  of them.
 
 Adding a stage is one entry in `STAGES` and one module; the session has no branch per
 stage.

@@ -4,8 +4,9 @@ stage's validation metric; the best finished trial's checkpoint is registered in
 model registry as `models:/unimo-<stage>@champion`.
 
 Trials come from `space` (every combination, or random draws), else from `variants`, else from
-the stage's ablation (`ABLATIONS`); each runs once per seed, each trial's workers taking their
-share of the cluster.
+the stage's ablation (its plug-in's `ablation`); each runs once per seed, each trial's workers
+taking their share of the cluster. A stage whose plug-in scores checkpoints on held-out data
+(`held_out_metrics`, `held_out_table`) gets that table for its finished trials.
 """
 
 from __future__ import annotations
@@ -15,30 +16,25 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from unimo.models.motion_tokenizer.model import MotionTokenizerConfig
-from unimo.models.motion_tokenizer.stage import MotionTokenizerStageConfig
 from unimo.models.training import stages
 from unimo.models.training.loop import TrainerConfig
 from unimo.models.training.session import TrainConfig
 from unimo.platform import console, storage
 from unimo.platform.config import option
 
-M = "motion_tokenizer.model."
-ABLATIONS = {
-    "motion_tokenizer": [{}, {M + "experts": 1}, {M + "expansion": 1}, {M + "expansion": 4},
-                         {M + "codebook_size": 256}, {M + "codebook_size": 1024}],
-    # joint training vs V2M only; own embeddings vs shared; appended vs interleaved V2M
-    "unimo": [{}, {"unimo.tasks.i2vm": 0.0, "unimo.tasks.m2v": 0.0}, {"unimo.model.embeddings": "shared"},
-              {"unimo.v2m_layout": "interleaved"}],
-}
+def _default_train() -> TrainConfig:
+    """The motion tokenizer at a size a CPU sweeps in minutes a trial."""
+    from unimo.models.motion_tokenizer.model import MotionTokenizerConfig
+    from unimo.models.motion_tokenizer.stage import MotionTokenizerStageConfig
+
+    return TrainConfig(trainer=TrainerConfig(steps=400, batch_size=32, lr=1e-3, checkpoint_every=100, eval_every=100),
+                       motion_tokenizer=MotionTokenizerStageConfig(model=MotionTokenizerConfig(hidden=128, code_dim=64)))
 
 
 @dataclass
 class SweepConfig:
     stage: Literal[tuple(stages.names())] = option("motion_tokenizer", help="the stage to sweep (sets train.stage)")
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        trainer=TrainerConfig(steps=400, batch_size=32, lr=1e-3, checkpoint_every=100, eval_every=100),
-        motion_tokenizer=MotionTokenizerStageConfig(model=MotionTokenizerConfig(hidden=128, code_dim=64))))
+    train: TrainConfig = field(default_factory=_default_train)
     space: dict[str, list] = option({}, help="train key -> values to search, e.g. {motion_tokenizer.model.experts: [1, 4]}")
     search: Literal["grid", "random"] = option("grid", help="grid: every combination of space; random: num_samples draws")
     num_samples: int = option(8, help="random search: trials drawn from space")
@@ -69,7 +65,7 @@ def trial_overrides(cfg: SweepConfig) -> list[dict]:
             return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
         rng = random.Random(cfg.seeds[0])
         return [{k: rng.choice(v) for k, v in zip(keys, values)} for _ in range(cfg.num_samples)]
-    return cfg.variants or ABLATIONS.get(cfg.stage, [{}])
+    return cfg.variants or getattr(stages.get(cfg.stage), "ablation", [{}])
 
 
 def trial_name(overrides: dict) -> str:
@@ -110,23 +106,10 @@ def trial(config: dict) -> None:
                          tags={"unimo.sweep.trial": spec["name"]}, progress=False, apply_debug=False)
     final = {"variant": spec["variant"], "seed": spec["seed"], "run_id": result["run_id"], "steps": result["step"],
              **{f"val/{k}": v for k, v in result["val"].items()}}
-    if cfg.stage == "motion_tokenizer":
-        final.update(held_out_motion(result["checkpoint"], config["window"]))
+    plugin = stages.get(cfg.stage)
+    if hasattr(plugin, "held_out_metrics"):
+        final.update(plugin.held_out_metrics(result["checkpoint"], config["window"]))
     ray.tune.report(final)
-
-
-def held_out_motion(checkpoint, window: int) -> dict[str, float]:
-    """The motion tokenizer on the held-out procedural and real motion sets."""
-    from unimo.models.motion_tokenizer import evaluation as ev
-    from unimo.models.motion_tokenizer.api import MotionTokenizerInference
-    from unimo.platform import body_model
-
-    tok = MotionTokenizerInference.load(checkpoint)
-    kin = body_model.load_kinematics(tok.body_model)
-    out = {}
-    for label, (_, rows) in ev.held_out_sets(window, kin).items():
-        out.update({f"{label}/{k}": v for k, v in ev.evaluate(tok, rows).items()})
-    return out
 
 
 def console_reporter(metric: str):
@@ -145,17 +128,17 @@ def console_reporter(metric: str):
 
 
 def summary(outcomes: list[dict], metric: str, stage: str, seeds: int) -> str:
-    """Markdown: a row per trial (status, steps, metric), and the stage's held-out table."""
-    from unimo.models.motion_tokenizer import evaluation as ev
-
+    """Markdown: a row per trial (status, steps, metric), and the stage's held-out table
+    (else every validation metric) of the finished trials."""
+    plugin = stages.get(stage)
     rows = [f"| trial | status | steps | {metric} |", "| --- | --- | --- | --- |"]
     for o in outcomes:
         value = o["metrics"].get(metric)
         rows.append(f"| {o['name']} | {o['status']} | {o['metrics'].get('steps', o['metrics'].get('step', ''))} | "
                     f"{'' if value is None else f'{value:.4g}'} |")
     finished = [o["metrics"] for o in outcomes if o["status"] == "finished"]
-    if stage == "motion_tokenizer" and finished:
-        rows += ["", "Held-out motion (finished trials):", "", ev.ablation_table(finished, seeds)]
+    if finished and hasattr(plugin, "held_out_table"):
+        rows += ["", plugin.held_out_table(finished, seeds)]
     elif finished:  # every validation metric of the finished trials
         keys = sorted({k for m in finished for k in m if k.startswith("val/")})
         rows += ["", "Validation (finished trials):", "", "| trial | " + " | ".join(k[4:] for k in keys) + " |",

@@ -10,7 +10,9 @@ video: what reading the video is worth.
 
 For V2M on clips of a corpus with labels, also the motion itself: the V2M tokens decoded by
 the motion tokenizer against the true motion, beside the true tokens decoded (the ceiling
-the motion tokenizer sets for any V2M model).
+the motion tokenizer sets for any V2M model). `report` adds I2VM and M2V sampled on those
+clips (`consistency`: PSNR, sync, plausibility) and gives the tables `jobs/evaluate.py
+--stage unimo` prints.
 """
 
 from __future__ import annotations
@@ -198,6 +200,10 @@ def report(model, name: str, tokens: str = "", baseline: str = "", sampling=None
         where = f"held-out token shards {tokens}"
     else:
         held_out, where = val, f"the validation split of {model.train_data}"
+    if sampling is None:
+        from unimo.models.unimo.sampling import SamplingConfig
+
+        sampling = SamplingConfig()
     results = evaluate(model, held_out, train)
     metrics = {f"{task}/{k}": v for task, r in results.items() for k, v in r.items()}
     rows = ["| task | generated tokens | perplexity | next-token accuracy | unigram perplexity | unigram / model |",

@@ -124,6 +124,10 @@ class UniMoPlugin:
     name = "unimo"
     config_cls = UniMoStageConfig
     selection_metric = ("val/loss", "min")  # what a sweep selects on: mean NLL over the tasks
+    # the reviewers' ablations, what `jobs/sweep.py --stage unimo` compares by default: joint
+    # training vs V2M only; own embeddings vs shared; appended vs interleaved V2M
+    ablation = [{}, {"unimo.tasks.i2vm": 0.0, "unimo.tasks.m2v": 0.0}, {"unimo.model.embeddings": "shared"},
+                {"unimo.v2m_layout": "interleaved"}]
 
     def debug_overrides(self, cfg):
         st = cfg.unimo

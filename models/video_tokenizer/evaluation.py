@@ -75,19 +75,19 @@ def evaluate(tokenizer, clips: np.ndarray, bodies: np.ndarray | None = None, bat
     return out
 
 
-def report(tokenizer, corpus: str, frames: int, size: int) -> tuple[str, dict[str, float]]:
+def report(tokenizer, name: str, corpus: str, frames: int, size: int) -> tuple[str, dict[str, float]]:
     """What `jobs/evaluate.py --stage video_tokenizer` prints: a markdown table of the
-    tokenizer on `corpus` (held-out rendered videos) and the registries' real videos, and
+    tokenizer (`name`: where it was loaded from) on `corpus` (held-out rendered videos) and the registries' real videos, and
     its figures as metrics (`<set>/<name>`)."""
     rows = ["| held-out video | clips | PSNR (dB) | first-frame PSNR (dB) | body PSNR (dB) | SSIM | codebook usage |",
             "| --- | --- | --- | --- | --- | --- | --- |"]
     metrics = {}
-    for key, (name, clips, bodies) in held_out_sets(frames, size, corpus).items():
+    for key, (label, clips, bodies) in held_out_sets(frames, size, corpus).items():
         r = evaluate(tokenizer, clips, bodies)
         metrics.update({f"{key}/{k}": v for k, v in r.items()})
         usage = f"{r['codebook_usage']:.0%}" if "codebook_usage" in r else "-"
         body = f"{r['psnr_body']:.2f}" if "psnr_body" in r else "-"
-        rows.append(f"| {name} | {r['clips']} | {r['psnr']:.2f} | {r['psnr_first_frame']:.2f} | {body} | {r['ssim']:.3f} | {usage} |")
-    header = (f"video tokenizer {tokenizer.source}: {tokenizer.temporal_factor}x time, {tokenizer.spatial_factor}x{tokenizer.spatial_factor} "
+        rows.append(f"| {label} | {r['clips']} | {r['psnr']:.2f} | {r['psnr_first_frame']:.2f} | {body} | {r['ssim']:.3f} | {usage} |")
+    header = (f"video tokenizer {name}: {tokenizer.temporal_factor}x time, {tokenizer.spatial_factor}x{tokenizer.spatial_factor} "
               f"space, {tokenizer.codebook_size} codes; clips of {frames} frames at {size}x{size}")
     return header + "\n\n" + "\n".join(rows), metrics

@@ -1,6 +1,7 @@
 """jobs/evaluate.py --stage video_tokenizer, as docs/evaluation.md runs it: a held-out corpus
 rendered with the evaluation's own seed, and the registries' real videos, scored in one table
-that also lands in MLflow. (The unimo and v2m_baseline stages: tests/jobs/test_unimo_jobs.py.)"""
+that also lands in MLflow; the fit's targets as its table marks them. (The unimo and
+v2m_baseline stages: tests/jobs/test_unimo_jobs.py.)"""
 
 from __future__ import annotations
 
@@ -51,3 +52,25 @@ def test_the_video_tokenizer_is_scored_on_rendered_and_real_held_out_video(tmp_p
     (run,) = client.search_runs([client.get_experiment_by_name("unimo").experiment_id])
     assert f"{run.data.metrics['rendered/psnr']:.2f}" == psnr[0] and run.data.metrics["carphone/clips"] == 7
     assert (home / "datasets" / "heldout_seed1000_2x34_64px" / "corpus.json").exists()
+
+
+def test_a_missing_checkpoint_fails_in_one_line_before_anything_is_rendered(tmp_path):
+    home = tmp_path / "home"
+    out = run_job("evaluate.py", "--stage", "video_tokenizer", f"--checkpoint={tmp_path / 'nothing'}", "clips=2", "frames=17",
+                  env={"UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""}, timeout=300)
+    assert out.returncode == 1 and len(out.stderr.strip().splitlines()) == 1 and "nothing" in out.stderr
+    assert not (home / "datasets").exists()  # the checkpoint is loaded before minutes of rendering
+
+
+@pytest.mark.parametrize("kind,noise,pa,mpjpe,expected", [
+    ("procedural", 0.0, 24.9, 49.9, ("PA-MPJPE <= 25 mm, MPJPE <= 50 mm", "yes")),
+    ("procedural", 0.0, 24.9, 50.1, ("PA-MPJPE <= 25 mm, MPJPE <= 50 mm", "no")),
+    ("procedural", 2.0, 35.1, 999.0, ("PA-MPJPE <= 35 mm", "no")),
+    ("real", 0.0, 34.0, 59.0, ("PA-MPJPE <= 35 mm, MPJPE <= 60 mm", "yes")),
+    ("real", 2.0, 44.0, 999.0, ("PA-MPJPE <= 45 mm", "yes")),
+    ("real", 5.0, 1.0, 1.0, ("-", "-")),  # no target at that noise
+])
+def test_the_fit_table_marks_each_row_against_its_target(kind, noise, pa, mpjpe, expected):
+    from unimo.pipelines.fit_eval import target_met
+
+    assert target_met(kind, noise, {"pa_mpjpe_mm": pa, "mpjpe_mm": mpjpe}) == expected

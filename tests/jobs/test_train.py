@@ -37,9 +37,9 @@ def test_a_killed_two_worker_run_resumes_from_its_checkpoint_and_its_loss_falls(
     killed mid-run with the Ray it started, then resumed by the same command: one run of
     each, since each Ray Train start costs most of a minute on two cores."""
     home = tmp_path / "home"
-    # a global batch of 16 windows, split over the workers
+    # a global batch of 16 windows: TINY's 8 on each worker
     args = [PYTHON, "jobs/train.py", "--stage", "motion_tokenizer", f"--data={corpus}", *TINY, "trainer.steps=100",
-            "trainer.num_workers=2", "trainer.batch_size=8", "trainer.checkpoint_every=10", "trainer.eval_every=100",
+            "trainer.num_workers=2", "trainer.checkpoint_every=10", "trainer.eval_every=100",
             "trainer.run_name=killme"]
     env = {**os.environ, "UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""}
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

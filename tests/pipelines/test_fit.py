@@ -94,13 +94,10 @@ def test_priors_learn_only_from_training_files_and_evaluation_refuses_the_others
     held_out = next(p for p in registry["bvhtools"] if p.endswith("test2.bvh"))
     pose_prior.refuse_seen([held_out])  # no error
 
-    import sys
-
-    sys.path.insert(0, "jobs")
-    from evaluate import EvalConfig, held_out_corpus
+    from unimo.pipelines.corpus import held_out_corpus
 
     with pytest.raises(pose_prior.SeenByPriorError):
-        held_out_corpus(EvalConfig(clips=1, frames=8), source=f"bvh {copy}")
+        held_out_corpus(clips=1, frames=8, seed=1000, source=f"bvh {copy}")
 
 
 def test_keypoint_noise_is_read_from_the_keypoints_and_makes_the_priors_weigh_more():

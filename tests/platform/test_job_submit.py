@@ -73,14 +73,13 @@ def test_ray_job_submit_trains_on_a_token_auth_cluster_and_logs_to_the_tracking_
     home = tmp_path / "home"
     # session sockets live under the temp dir, and a unix socket path must stay under 108 bytes
     ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
-    gcs, dashboard = free_port(), free_port()
-    dashboard_url = f"http://127.0.0.1:{dashboard}"
-
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, ray_tmp, ignore_errors=True)
         # MLflow first: once it holds its port, none of the ports Ray picks at random can be it
         # (CI once found Ray's metrics exporter answering on the port chosen for MLflow)
         tracking_uri = stack.enter_context(mlflow_server(tmp_path, tmp_path / "mlartifacts"))
+        gcs, dashboard = free_port(), free_port()  # drawn once MLflow holds its port: never the same one
+        dashboard_url = f"http://127.0.0.1:{dashboard}"
         head = stack.enter_context(background(
             [BIN / "ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
              "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--dashboard-agent-listen-port={free_port()}",
