@@ -129,6 +129,13 @@ def ablation_table(runs: list[dict], seeds: int = 1) -> str:
     return "\n".join(rows)
 
 
+def score_held_out(tokenizer: MotionTokenizerInference, window: int, kinematics,
+                   seen_reference: bool = False) -> dict[str, tuple[str, list[dict], dict[str, float]]]:
+    """key -> (description, windows, `evaluate`'s figures) for each of `held_out_sets`."""
+    return {key: (label, rows, evaluate(tokenizer, rows))
+            for key, (label, rows) in held_out_sets(window, kinematics, seen_reference).items()}
+
+
 def report(tokenizer: MotionTokenizerInference, name: str, window: int) -> tuple[str, dict[str, float]]:
     """What `jobs/evaluate.py --stage motion_tokenizer` prints: a markdown table of the
     tokenizer (`name`: where it was loaded from) on the held-out procedural and real motion
@@ -140,9 +147,8 @@ def report(tokenizer: MotionTokenizerInference, name: str, window: int) -> tuple
     rows = ["| held-out motion | windows | MPJPE (mm) | PA-MPJPE (mm) | PVE (mm) | accel err (m/s^2) | codebook usage | perplexity |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     metrics = {}
-    sets = held_out_sets(window, kin, seen_reference=True)
-    for key, (label, data) in sets.items():
-        r = evaluate(tokenizer, data)
+    scored = score_held_out(tokenizer, window, kin, seen_reference=True)
+    for key, (label, _, r) in scored.items():
         metrics.update({f"{key}/{k}": v for k, v in r.items()})
         rows.append(f"| {label} | {r['windows']} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | {r['pve_mm']:.1f} | "
                     f"{r['accel_err']:.2f} | {r['codebook_usage']:.0%} | {r['perplexity']:.0f} |")
@@ -151,7 +157,7 @@ def report(tokenizer: MotionTokenizerInference, name: str, window: int) -> tuple
               f"experts {m.experts}; {window}-frame windows at 30 fps")
     # how far the held-out mocap is from every training mocap pose (cut from the whole files)
     training_mocap = mocap_windows(window, 200, kin, split="train")
-    nearest = {key: nearest_pose_mm(sets[key][1], training_mocap, kin) for key in ("mocap", "mocap_seen")}
+    nearest = {key: nearest_pose_mm(scored[key][1], training_mocap, kin) for key in ("mocap", "mocap_seen")}
     metrics.update({f"{key}/nearest_training_pose_mm": v for key, v in nearest.items()})
     note = (f"Nearest training pose: the held-out mocap's frames are {nearest['mocap']:.1f} mm (MPJPE, root-relative, facing +z) "
             f"from the closest frame of the training mocap files; the seen windows' are {nearest['mocap_seen']:.1f} mm.")

@@ -208,11 +208,8 @@ class MotionTokenizerPlugin:
         from unimo.platform import body_model
 
         tok = MotionTokenizerInference.load(checkpoint)
-        kin = body_model.load_kinematics(tok.body_model)
-        out = {}
-        for label, (_, rows) in ev.held_out_sets(window, kin).items():
-            out.update({f"{label}/{k}": v for k, v in ev.evaluate(tok, rows).items()})
-        return out
+        scored = ev.score_held_out(tok, window, body_model.load_kinematics(tok.body_model))
+        return {f"{key}/{k}": v for key, (_, _, r) in scored.items() for k, v in r.items()}
 
     def held_out_table(self, finished: list[dict], seeds: int) -> str:
         from unimo.models.motion_tokenizer.evaluation import ablation_table

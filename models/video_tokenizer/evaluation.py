@@ -77,8 +77,8 @@ def evaluate(tokenizer, clips: np.ndarray, bodies: np.ndarray | None = None, bat
 
 def report(tokenizer, name: str, corpus: str, frames: int, size: int) -> tuple[str, dict[str, float]]:
     """What `jobs/evaluate.py --stage video_tokenizer` prints: a markdown table of the
-    tokenizer (`name`: where it was loaded from) on `corpus` (held-out rendered videos) and the registries' real videos, and
-    its figures as metrics (`<set>/<name>`)."""
+    tokenizer (`name`: where it was loaded from) on `corpus` (held-out rendered videos) and
+    on the registries' real videos, and its figures as metrics (`<set>/<metric>`)."""
     rows = ["| held-out video | clips | PSNR (dB) | first-frame PSNR (dB) | body PSNR (dB) | SSIM | codebook usage |",
             "| --- | --- | --- | --- | --- | --- | --- |"]
     metrics = {}
