@@ -17,6 +17,11 @@ log = logging.getLogger(__name__)
 # every CPU starve them and the job hangs (seen on 2-CPU machines). Keep this much free.
 DATA_CPU_RESERVE = 0.5
 
+# The settings a job's workers must read as its driver does (where results go, the caches,
+# the tracking server). A local Ray's workers inherit the driver's environment; a cluster's
+# workers get their node's, so on joining a cluster these travel in the job's runtime env.
+WORKER_SETTINGS = ("UNIMO_HOME", "UNIMO_CACHE", "UNIMO_LIFTER", "UNIMO_LIFTER_STEPS", "MLFLOW_TRACKING_URI")
+
 
 def connect(num_cpus: int | None = None, address: str | None = None, **init_kwargs):
     """Start or join Ray once per process and return its context.
@@ -42,6 +47,9 @@ def connect(num_cpus: int | None = None, address: str | None = None, **init_kwar
     )
     if address:
         log.info("joining Ray cluster at %s", address)
+        for local_only in ("include_dashboard", "dashboard_host", "dashboard_port"):
+            kwargs.pop(local_only, None)
+        kwargs.setdefault("runtime_env", {"env_vars": settings_for_workers()})
         ctx = ray.init(address=address, **kwargs)
     else:
         kwargs.setdefault("dashboard_host", "127.0.0.1")
@@ -55,6 +63,17 @@ def connect(num_cpus: int | None = None, address: str | None = None, **init_kwar
         ctx = ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     _silence_progress_noise()
     return ctx
+
+
+def settings_for_workers() -> dict[str, str]:
+    """This driver's `WORKER_SETTINGS` that are set, less any that a submitted job's own
+    runtime env already sets (Ray refuses to merge an env var given twice)."""
+    import json
+
+    # what Ray's job manager hands a submitted job's driver: the job's config, as JSON
+    job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
+    given = ((job.get("runtime_env") or {}).get("env_vars") or {}).keys()
+    return {k: os.environ[k] for k in WORKER_SETTINGS if os.environ.get(k) and k not in given}
 
 
 def _free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -9,6 +10,7 @@ import urllib.request
 import uuid
 
 import pytest
+import support
 from support import PYTHON, free_port
 
 # The fit's learned initialisation trains once per machine (6,000 steps, minutes on a core);
@@ -16,29 +18,57 @@ from support import PYTHON, free_port
 os.environ.setdefault("UNIMO_LIFTER_STEPS", "800")
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _isolated_environment(tmp_path_factory):
-    """One UNIMO_HOME for the session; no inherited tracking server or cluster address."""
-    home = tmp_path_factory.mktemp("unimo_home")
-    saved = {k: os.environ.get(k) for k in ("UNIMO_HOME", "MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
-    os.environ["UNIMO_HOME"] = str(home)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    os.environ.pop("RAY_ADDRESS", None)
-    yield home
-    for k, v in saved.items():
+@contextlib.contextmanager
+def environ(**changes: str | None):
+    """This process's environment with `changes` (None: unset), restored afterwards."""
+    saved = {k: os.environ.get(k) for k in changes}
+    _set_environ(changes)
+    try:
+        yield
+    finally:
+        _set_environ(saved)
+
+
+def _set_environ(values: dict) -> None:
+    for k, v in values.items():
         if v is None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_environment(tmp_path_factory):
+    """One UNIMO_HOME for the session; no inherited tracking server or cluster address."""
+    home = tmp_path_factory.mktemp("unimo_home")
+    with environ(UNIMO_HOME=str(home), MLFLOW_TRACKING_URI=None, RAY_ADDRESS=None):
+        yield home
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _shared_ray_cluster(_isolated_environment, tmp_path_factory):
+    """One Ray cluster (2 CPUs) for the session: every job a test runs through
+    `support.run_job` joins it, and so do the tests that use Ray in this process (`on_ray`),
+    instead of each starting a Ray of its own (about 9 s a start on 2 cores). This is what
+    a user with a running cluster does. It starts after UNIMO_HOME is set, so Ray's own
+    processes see the session's; each job's settings reach its workers in its runtime env
+    (`ray_session.WORKER_SETTINGS`). Tests that kill a job with the Ray it started, or whose
+    workers need more of the environment (S3 credentials), start their own."""
+    with support.ray_cluster(tmp_path_factory.mktemp("shared_ray")) as cluster:
+        support.SHARED_RAY.update(cluster.join)
+        # this process joins with the cluster's token (a Ray it starts itself takes it too)
+        with environ(**{k: cluster.join[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}):
+            yield cluster
+        support.SHARED_RAY.clear()
+
+
 @pytest.fixture(scope="module")
-def ray_local():
-    """A 2-CPU local Ray shared by every test of a module (starting Ray costs seconds)."""
+def on_ray(_shared_ray_cluster):
+    """This process on the session's Ray cluster, for every test of a module."""
     from unimo.platform import ray_session
 
     ray_session.shutdown()
-    ray_session.connect(num_cpus=2, include_dashboard=False)
+    ray_session.connect(address=_shared_ray_cluster.join["RAY_ADDRESS"])
     yield
     ray_session.shutdown()
 
@@ -74,16 +104,12 @@ def s3_server():
                 proc.kill()
                 pytest.fail("moto S3 server did not start")
             time.sleep(0.2)
-    env = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    _forget_s3_clients()  # an earlier module's server had another port
-    yield url
-    proc.kill()
-    proc.wait()
-    for k, v in saved.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    with environ(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                 AWS_DEFAULT_REGION="us-east-1"):
+        _forget_s3_clients()  # an earlier module's server had another port
+        yield url
+        proc.kill()
+        proc.wait()
     _forget_s3_clients()
 
 

@@ -5,15 +5,25 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
+BIN = Path(PYTHON).parent  # the venv's `ray`, `mlflow` and `python`
+
+# What makes a job join the test session's Ray cluster (conftest starts it): `run_job` adds
+# it to every job's environment unless the test's own `env` names RAY_ADDRESS (the empty
+# string: a Ray of the job's own, as without a cluster).
+SHARED_RAY: dict[str, str] = {}
 
 
 def free_port() -> int:
@@ -23,14 +33,20 @@ def free_port() -> int:
 
 
 def run_job(script: str, *args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run `python jobs/<script>` from the repo root, as a user would."""
+    """Run `python jobs/<script>` from the repo root, as a user would, on the session's Ray
+    cluster (`SHARED_RAY`) unless `env` names another."""
+    env = env or {}
+    if "RAY_ADDRESS" not in env:
+        env = {**SHARED_RAY, **env}
+    elif not env["RAY_ADDRESS"]:
+        env = {k: v for k, v in env.items() if k != "RAY_ADDRESS"}
     return subprocess.run(
         [PYTHON, f"jobs/{script}", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **env},
     )
 
 
@@ -66,6 +82,18 @@ def _live_processes() -> dict[int, int]:
     return parents
 
 
+def ray_train_workers_of(pid: int) -> list[int]:
+    """The Ray Train worker processes among `pid`'s descendants (a job and the Ray it started)."""
+    found = []
+    for child in _descendants(pid):
+        try:
+            if b"RayTrainWorker" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            continue  # it ended while we looked
+    return found
+
+
 def _descendants(pid: int) -> set[int]:
     parents = _live_processes()
     found, frontier = set(), {pid}
@@ -88,9 +116,9 @@ def run_job_without(modules: list[str], script: str, *args: str, env: dict | Non
                           env={**os.environ, **(env or {})})
 
 
-def wait_for_checkpoint(snapshot: Path, proc: subprocess.Popen, timeout: float = 300) -> int:
+def wait_for_checkpoint(snapshot: Path, proc: subprocess.Popen, timeout: float = 300, after: int = -1) -> int:
     """Wait until Ray Train's checkpoint snapshot (`checkpoint_manager_snapshot.json`,
-    written once a checkpoint is safely stored) names one; return its step.
+    written once a checkpoint is safely stored) names one past step `after`; return its step.
 
     Ray rewrites that file in place, so a read can catch it half-written: such a
     read counts as "not yet" rather than failing the test.
@@ -101,7 +129,7 @@ def wait_for_checkpoint(snapshot: Path, proc: subprocess.Popen, timeout: float =
             latest = json.loads(snapshot.read_text()).get("latest_checkpoint_result")
         except (FileNotFoundError, json.JSONDecodeError):
             latest = None
-        if latest is not None:
+        if latest is not None and latest["metrics"]["step"] > after:
             return latest["metrics"]["step"]
         assert proc.poll() is None and time.time() < deadline, "no checkpoint before the run ended"
         time.sleep(0.2)
@@ -196,6 +224,46 @@ def background(args: list, log: Path, env: dict | None = None):
     finally:
         kill_process_tree(proc.pid)
         proc.wait()
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    dashboard: str  # the dashboard's (and job server's) URL
+    token: Path
+    temp_dir: str  # its session folder's parent
+    join: dict[str, str]  # the environment a process needs to join it (`ray job` CLI, a job)
+
+
+@contextlib.contextmanager
+def ray_cluster(folder: Path, num_cpus: int = 2, env: dict | None = None, timeout: float = 120):
+    """`ray start --head` on free ports of 127.0.0.1 with a fresh token (RAY_AUTH_TOKEN_PATH;
+    RAY_AUTH_MODE=token keeps auth on, and the job CLI sends the token only in that mode),
+    its output in folder/ray_start.log. Yields it once its dashboard answers; its processes,
+    and nothing else on the machine, are killed at the end."""
+    token = Path(folder) / "auth_token"
+    token.write_text(uuid.uuid4().hex)
+    gcs, dashboard = free_port(), free_port()
+    url = f"http://127.0.0.1:{dashboard}"
+    # Ray's own actors find the state API at RAY_API_SERVER_ADDRESS, not by guessing among
+    # every Ray on the machine (see unimo.platform.ray_session.connect)
+    join = {"RAY_ADDRESS": f"127.0.0.1:{gcs}", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token),
+            "RAY_API_SERVER_ADDRESS": url}
+    env = {**{k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}, **join, **(env or {})}
+    del env["RAY_ADDRESS"]  # the head starts a cluster, it joins none
+    # session sockets live under the temp dir, and a unix socket path must stay under 108 bytes
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    args = [BIN / "ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+            "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--dashboard-agent-listen-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
+            f"--ray-client-server-port={free_port()}", f"--num-cpus={num_cpus}", f"--temp-dir={ray_tmp}", "--disable-usage-stats"]
+    log = Path(folder) / "ray_start.log"
+    try:
+        with background(args, log, env) as head:
+            wait_for_http(f"{url}/api/version", head, log, headers={"Authorization": f"Bearer {token.read_text()}"},
+                          timeout=timeout)
+            yield RayCluster(url, token, ray_tmp, join)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager

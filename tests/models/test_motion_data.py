@@ -14,7 +14,7 @@ from unimo.platform.motion_features import to_features
 
 
 @pytest.fixture(scope="module")
-def two_corpora(tmp_path_factory, ray_local):
+def two_corpora(tmp_path_factory, on_ray):
     out = []
     for seed, clips in ((5, 3), (6, 5)):
         root = str(tmp_path_factory.mktemp(f"corpus{seed}"))

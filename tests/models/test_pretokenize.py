@@ -137,7 +137,7 @@ QUICK_FIT = ["fit.iterations=20", "fit.headings=1", "decode.window=16", "decode.
 
 
 @pytest.fixture(scope="module")
-def shards_input(ray_local, corpus, tmp_path_factory):
+def shards_input(on_ray, corpus, tmp_path_factory):
     """Preprocessing shards of the corpus (one run per module; 18-frame clips: one 16-frame
     window each), and a copy whose first row's frames_mp4 is truncated."""
     import shutil

@@ -23,7 +23,7 @@ def demo_video():
 
 
 @pytest.mark.slow
-def test_mediapipe_finds_the_person_and_the_fit_follows(ray_local, demo_video, tmp_path):
+def test_mediapipe_finds_the_person_and_the_fit_follows(on_ray, demo_video, tmp_path):
     cfg = load_config(PreprocessConfig, None, [
         f"input={demo_video}", f"output={tmp_path / 'out'}", "keypoints=mediapipe",
         "decode.fps=10", "decode.size=192", "decode.window=16", "decode.stride=16", "fit.iterations=60", "fit.headings=2",
@@ -53,7 +53,7 @@ def test_mediapipe_finds_the_person_and_the_fit_follows(ray_local, demo_video, t
 
 
 @pytest.mark.slow
-def test_detect_outside_a_pipeline_finds_the_person_chunk_after_chunk(ray_local, demo_video):
+def test_detect_outside_a_pipeline_finds_the_person_chunk_after_chunk(on_ray, demo_video):
     from unimo.pipelines import keypoints
     from unimo.pipelines.decode import DecodeConfig, decode_resampled
     from unimo.platform import storage

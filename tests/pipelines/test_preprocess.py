@@ -73,7 +73,7 @@ def preprocess(corpus, out, *extra):
 
 
 @pytest.fixture(scope="module")
-def shards_out(ray_local, corpus, tmp_path_factory):
+def shards_out(on_ray, corpus, tmp_path_factory):
     """One preprocessing run of the corpus, read (never changed) by several tests."""
     out = tmp_path_factory.mktemp("shards") / "out"
     return out, preprocess(corpus, out, "fit.iterations=80", "fit.headings=2")
@@ -131,7 +131,7 @@ def test_shards_are_plain_parquet_in_the_declared_schema(shards_out):
     assert counted == (2 * GOOD, 2 * GOOD * 16, 16 * 72)
 
 
-def test_rerun_resumes_without_duplicates_and_cleans_a_killed_run(ray_local, corpus, tmp_path):
+def test_rerun_resumes_without_duplicates_and_cleans_a_killed_run(on_ray, corpus, tmp_path):
     out = tmp_path / "shards"
     first = preprocess(corpus, out, "limit=4")
     assert first.inputs_processed == 4

@@ -16,7 +16,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -25,9 +24,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from support import PYTHON, REPO, background, free_port, mlflow_server, wait_for_http
+from support import BIN, PYTHON, REPO, mlflow_server, ray_cluster
 
-BIN = Path(PYTHON).parent  # the venv's `ray`, `mlflow` and `python`
 RUN_NAME = "submitted"
 
 
@@ -61,33 +59,19 @@ def _working_dir(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_ray_job_submit_trains_on_a_token_auth_cluster_and_logs_to_the_tracking_server(tmp_path):
-    token = tmp_path / "auth_token"
-    token.write_text(uuid.uuid4().hex)
-    # Every `ray` command here (the cluster, the job CLI) and every process the cluster
-    # starts read the token from RAY_AUTH_TOKEN_PATH; RAY_AUTH_MODE=token keeps auth on
-    # (`ray start` would otherwise turn it on only if it found a token, and the job CLI
-    # sends the token only in token mode).
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token), PATH=f"{BIN}{os.pathsep}{env['PATH']}")
-    auth = {"Authorization": f"Bearer {token.read_text()}"}
     home = tmp_path / "home"
-    # session sockets live under the temp dir, and a unix socket path must stay under 108 bytes
-    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     with contextlib.ExitStack() as stack:
-        stack.callback(shutil.rmtree, ray_tmp, ignore_errors=True)
         # MLflow first: once it holds its port, none of the ports Ray picks at random can be it
         # (CI once found Ray's metrics exporter answering on the port chosen for MLflow)
         tracking_uri = stack.enter_context(mlflow_server(tmp_path, tmp_path / "mlartifacts"))
-        gcs, dashboard = free_port(), free_port()  # drawn once MLflow holds its port: never the same one
-        dashboard_url = f"http://127.0.0.1:{dashboard}"
-        head = stack.enter_context(background(
-            [BIN / "ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-             "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--dashboard-agent-listen-port={free_port()}",
-             f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
-             f"--ray-client-server-port={free_port()}", "--num-cpus=2", f"--temp-dir={ray_tmp}", "--disable-usage-stats"],
-            tmp_path / "ray_start.log", env))
         modules, wd = _wheel_modules(tmp_path), _working_dir(tmp_path)
-        wait_for_http(f"{dashboard_url}/api/version", head, tmp_path / "ray_start.log", headers=auth)
+        # Every `ray` command here (the cluster, the job CLI) and every process the cluster
+        # starts read the token from RAY_AUTH_TOKEN_PATH
+        path = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+        cluster = stack.enter_context(ray_cluster(tmp_path, env=path))
+        env = {**{k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")},
+               **{k: v for k, v in cluster.join.items() if k != "RAY_ADDRESS"}, **path}
+        dashboard_url, ray_tmp = cluster.dashboard, cluster.temp_dir
 
         # Without the token the job server refuses: auth is on.
         with pytest.raises(urllib.error.HTTPError) as refused:

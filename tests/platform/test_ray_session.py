@@ -10,37 +10,53 @@ import pytest
 from unimo.platform import ray_session, storage
 
 
-def test_connect_starts_local_ray_once_and_sizes_workers_to_leave_cpu_for_data(ray_local):
+def test_connect_starts_local_ray_once_and_sizes_workers_to_leave_cpu_for_data():
     import ray
 
-    assert ray.is_initialized()
-    before = ray.get_runtime_context().get_node_id()
-    ray_session.connect()  # a second call joins the running session
-    assert ray.get_runtime_context().get_node_id() == before
-    assert ray.cluster_resources()["CPU"] == 2
+    ray_session.shutdown()
+    try:
+        ray_session.connect(num_cpus=2, include_dashboard=False)  # no RAY_ADDRESS: a Ray of its own
+        assert ray.is_initialized()
+        before = ray.get_runtime_context().get_node_id()
+        ray_session.connect()  # a second call joins the running session
+        assert ray.get_runtime_context().get_node_id() == before
+        assert ray.cluster_resources()["CPU"] == 2
 
-    two = ray_session.worker_resources(2)
-    assert two.num_workers == 2 and not two.use_gpu
-    # 2 workers on 2 CPUs must leave CPU for Ray Data's reads, or the job hangs
-    assert two.num_workers * two.cpus_per_worker <= 2 - ray_session.DATA_CPU_RESERVE
-    assert ray_session.worker_resources(1).cpus_per_worker == 2 - ray_session.DATA_CPU_RESERVE
-    with pytest.raises(ValueError):
-        ray_session.worker_resources(0)
-    scaling = two.as_scaling_config()
-    assert scaling.num_workers == 2 and scaling.resources_per_worker["CPU"] == two.cpus_per_worker
+        two = ray_session.worker_resources(2)
+        assert two.num_workers == 2 and not two.use_gpu
+        # 2 workers on 2 CPUs must leave CPU for Ray Data's reads, or the job hangs
+        assert two.num_workers * two.cpus_per_worker <= 2 - ray_session.DATA_CPU_RESERVE
+        assert ray_session.worker_resources(1).cpus_per_worker == 2 - ray_session.DATA_CPU_RESERVE
+        with pytest.raises(ValueError):
+            ray_session.worker_resources(0)
+        scaling = two.as_scaling_config()
+        assert scaling.num_workers == 2 and scaling.resources_per_worker["CPU"] == two.cpus_per_worker
+    finally:
+        ray_session.shutdown()
 
 
-def test_connect_joins_the_cluster_named_by_ray_address(monkeypatch):
+def test_connect_joins_the_cluster_named_by_ray_address_and_hands_its_settings_to_the_workers(monkeypatch, tmp_path):
     from ray.cluster_utils import Cluster
 
     ray_session.shutdown()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     try:
+        # set after the cluster started: its nodes' environment does not have them
         monkeypatch.setenv("RAY_ADDRESS", cluster.address)
-        ray_session.connect()
+        monkeypatch.setenv("UNIMO_HOME", str(tmp_path / "job_home"))
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+        monkeypatch.setenv("UNIMO_SOMETHING_ELSE", "driver only")
+        ray_session.connect(include_dashboard=False)  # a local Ray's option, dropped on joining
         import ray
 
         assert ray.cluster_resources()["CPU"] == 1  # the cluster's, not this machine's
+
+        @ray.remote
+        def settings():
+            return {k: os.environ.get(k) for k in ("UNIMO_HOME", "MLFLOW_TRACKING_URI", "UNIMO_SOMETHING_ELSE")}
+
+        assert ray.get(settings.remote()) == {"UNIMO_HOME": str(tmp_path / "job_home"),
+                                              "MLFLOW_TRACKING_URI": "http://127.0.0.1:5999", "UNIMO_SOMETHING_ELSE": None}
     finally:
         ray_session.shutdown()
         cluster.shutdown()

@@ -51,7 +51,9 @@ def test_corpus_preprocess_and_training_with_every_url_on_s3(s3_server, tmp_path
     with mlflow_server(tmp_path, f"s3://{bucket}/mlflow") as tracking_uri:
         # UNIMO_HOME on S3: Ray Train's storage_path defaults to s3://bucket/home/checkpoints,
         # and MLflow must use the tracking server (there is no local SQLite store)
-        env = {"UNIMO_HOME": f"{root}/home", "MLFLOW_TRACKING_URI": tracking_uri}
+        # and a Ray of each job's own, whose workers inherit the S3 endpoint and credentials
+        # (the session's shared cluster started before the S3 server)
+        env = {"UNIMO_HOME": f"{root}/home", "MLFLOW_TRACKING_URI": tracking_uri, "RAY_ADDRESS": ""}
 
         # 1. a corpus written to S3
         run_ok("make_corpus.py", "--out", f"{root}/corpus", "--clips", str(CLIPS), "--frames", str(FRAMES),

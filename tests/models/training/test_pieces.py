@@ -102,7 +102,7 @@ def test_an_unknown_stage_is_a_one_line_config_error():
         stages.get("video")
 
 
-def test_ray_data_and_the_plain_reader_give_the_same_windows_in_the_same_order(tmp_path, ray_local):
+def test_ray_data_and_the_plain_reader_give_the_same_windows_in_the_same_order(tmp_path, on_ray):
     root = str(tmp_path / "corpus")
     build_corpus(CorpusConfig(clips=6, frames=64, seed=9, videos=False), root, progress=False, use_ray=False)
     train, val = motion_datasets(root, window=32, val_fraction=0.3)

@@ -1,17 +1,13 @@
 """The two runners share one loop: the same batches and seed give the same losses; a local
-run resumes where it stopped, without Ray; a killed Ray worker is replaced by itself."""
+run resumes where it stopped, without Ray. (A killed Ray Train worker replaced by itself:
+tests/jobs/test_train.py.)"""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
-from support import PYTHON, REPO, metric_history, run_job, run_job_without, wait_for_checkpoint
+from support import metric_history, run_job, run_job_without
 
 from unimo.pipelines.corpus import CorpusConfig, build_corpus
 
@@ -63,54 +59,6 @@ def test_a_local_run_imports_no_ray_and_resumes_its_step_counter(corpus, tmp_pat
     assert [m.step for m in before] == list(range(1, 11))
     assert [m.step for m in after] == list(range(11, 16))  # continues from the checkpoint, not from zero
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint_00000010", "checkpoint_00000015"]
-
-
-def _processes() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command line) of every live process."""
-    out = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, IndexError, ValueError):
-            continue
-        out[int(stat.parent.name)] = (ppid, cmdline)
-    return out
-
-
-def _train_workers_of(pid: int) -> list[int]:
-    procs = _processes()
-    tree, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, (parent, _) in procs.items() if parent in frontier} - tree
-        tree |= frontier
-    return [p for p in tree if "RayTrainWorker" in procs[p][1]]
-
-
-@pytest.mark.slow
-def test_a_killed_ray_worker_is_replaced_and_training_continues_from_the_checkpoint(corpus, tmp_path):
-    home = tmp_path / "home"
-    args = [PYTHON, "jobs/train.py", f"--data={corpus}", *TINY, "trainer.steps=60", "trainer.checkpoint_every=10",
-            "trainer.eval_every=1000", "trainer.log_every=1", "trainer.max_failures=2", "trainer.run_name=failover"]
-    env = {**os.environ, "UNIMO_HOME": str(home), "MLFLOW_TRACKING_URI": ""}
-    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    snapshot = home / "checkpoints" / "failover" / "checkpoint_manager_snapshot.json"
-    deadline = time.time() + 300
-    checkpoint_step = wait_for_checkpoint(snapshot, proc)
-    while max((m.step for m in (metric_history(home, "failover", "train/loss") or [[]])[0]), default=0) < checkpoint_step + 2:
-        assert proc.poll() is None and time.time() < deadline, "the run ended before the kill"
-        time.sleep(0.2)  # steps past the checkpoint are logged: a resumed worker must log them again
-    workers = _train_workers_of(proc.pid)
-    assert len(workers) == 1, workers
-    os.kill(workers[0], signal.SIGKILL)  # the worker dies mid-run; the driver lives on
-    stdout, stderr = proc.communicate(timeout=600)
-    assert proc.returncode == 0, stderr[-3000:]
-    assert "trained motion_tokenizer to step 60" in stdout  # one run, no rerun by hand
-    (losses,) = metric_history(home, "failover", "train/loss")
-    steps = [m.step for m in losses]
-    replayed = [s for s in set(steps) if steps.count(s) > 1]
-    assert replayed, "no step was logged twice: the worker was not replaced and resumed"
-    assert min(replayed) > checkpoint_step and max(steps) == 60  # resumed from a checkpoint, not from zero
 
 
 @pytest.mark.slow
