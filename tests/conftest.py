@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 import support
@@ -16,6 +19,14 @@ from support import PYTHON, free_port
 # The fit's learned initialisation trains once per machine (6,000 steps, minutes on a core);
 # tests train a small one (cached apart, by its step count). Jobs that tests start inherit it.
 os.environ.setdefault("UNIMO_LIFTER_STEPS", "800")
+
+# The session's Ray cluster (below) requires this token. Ray reads RAY_AUTH_MODE once, when
+# it is first imported, and collecting the tests imports it: so it is set here, before any
+# test module loads. A Ray a test starts on its own takes the same token.
+RAY_TOKEN = Path(tempfile.mkdtemp(prefix="unimo-tests-")) / "ray_auth_token"
+RAY_TOKEN.write_text(uuid.uuid4().hex)
+os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(RAY_TOKEN))
+os.environ.pop("RAY_AUTH_TOKEN", None)
 
 
 @contextlib.contextmanager
@@ -54,12 +65,11 @@ def _shared_ray_cluster(_isolated_environment, tmp_path_factory):
     processes see the session's; each job's settings reach its workers in its runtime env
     (`ray_session.WORKER_SETTINGS`). Tests that kill a job with the Ray it started, or whose
     workers need more of the environment (S3 credentials), start their own."""
-    with support.ray_cluster(tmp_path_factory.mktemp("shared_ray")) as cluster:
+    with support.ray_cluster(tmp_path_factory.mktemp("shared_ray"), token=RAY_TOKEN) as cluster:
         support.SHARED_RAY.update(cluster.join)
-        # this process joins with the cluster's token (a Ray it starts itself takes it too)
-        with environ(**{k: cluster.join[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}):
-            yield cluster
+        yield cluster
         support.SHARED_RAY.clear()
+    shutil.rmtree(RAY_TOKEN.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

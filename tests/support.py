@@ -235,13 +235,15 @@ class RayCluster:
 
 
 @contextlib.contextmanager
-def ray_cluster(folder: Path, num_cpus: int = 2, env: dict | None = None, timeout: float = 120):
-    """`ray start --head` on free ports of 127.0.0.1 with a fresh token (RAY_AUTH_TOKEN_PATH;
-    RAY_AUTH_MODE=token keeps auth on, and the job CLI sends the token only in that mode),
-    its output in folder/ray_start.log. Yields it once its dashboard answers; its processes,
-    and nothing else on the machine, are killed at the end."""
-    token = Path(folder) / "auth_token"
-    token.write_text(uuid.uuid4().hex)
+def ray_cluster(folder: Path, num_cpus: int = 2, env: dict | None = None, timeout: float = 120, token: Path | None = None):
+    """`ray start --head` on free ports of 127.0.0.1 with `token` (default: a fresh one in
+    `folder`) at RAY_AUTH_TOKEN_PATH (RAY_AUTH_MODE=token keeps auth on, and the job CLI
+    sends the token only in that mode), its output in folder/ray_start.log. Yields it once
+    its dashboard answers; its processes, and nothing else on the machine, are killed at
+    the end."""
+    if token is None:
+        token = Path(folder) / "auth_token"
+        token.write_text(uuid.uuid4().hex)
     gcs, dashboard = free_port(), free_port()
     url = f"http://127.0.0.1:{dashboard}"
     # Ray's own actors find the state API at RAY_API_SERVER_ADDRESS, not by guessing among
