@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
@@ -29,30 +28,14 @@ os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(RAY_TOKEN))
 os.environ.pop("RAY_AUTH_TOKEN", None)
 
 
-@contextlib.contextmanager
-def environ(**changes: str | None):
-    """This process's environment with `changes` (None: unset), restored afterwards."""
-    saved = {k: os.environ.get(k) for k in changes}
-    _set_environ(changes)
-    try:
-        yield
-    finally:
-        _set_environ(saved)
-
-
-def _set_environ(values: dict) -> None:
-    for k, v in values.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_environment(tmp_path_factory):
     """One UNIMO_HOME for the session; no inherited tracking server or cluster address."""
     home = tmp_path_factory.mktemp("unimo_home")
-    with environ(UNIMO_HOME=str(home), MLFLOW_TRACKING_URI=None, RAY_ADDRESS=None):
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("UNIMO_HOME", str(home))
+        env.delenv("MLFLOW_TRACKING_URI", raising=False)
+        env.delenv("RAY_ADDRESS", raising=False)
         yield home
 
 
@@ -114,8 +97,10 @@ def s3_server():
                 proc.kill()
                 pytest.fail("moto S3 server did not start")
             time.sleep(0.2)
-    with environ(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                 AWS_DEFAULT_REGION="us-east-1"):
+    with pytest.MonkeyPatch.context() as env:
+        for k, v in {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                     "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            env.setenv(k, v)
         _forget_s3_clients()  # an earlier module's server had another port
         yield url
         proc.kill()

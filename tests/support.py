@@ -229,7 +229,6 @@ def background(args: list, log: Path, env: dict | None = None):
 @dataclass(frozen=True)
 class RayCluster:
     dashboard: str  # the dashboard's (and job server's) URL
-    token: Path
     temp_dir: str  # its session folder's parent
     join: dict[str, str]  # the environment a process needs to join it (`ray job` CLI, a job)
 
@@ -263,7 +262,7 @@ def ray_cluster(folder: Path, num_cpus: int = 2, env: dict | None = None, timeou
         with background(args, log, env) as head:
             wait_for_http(f"{url}/api/version", head, log, headers={"Authorization": f"Bearer {token.read_text()}"},
                           timeout=timeout)
-            yield RayCluster(url, token, ray_tmp, join)
+            yield RayCluster(url, ray_tmp, join)
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
